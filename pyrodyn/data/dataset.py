@@ -1,0 +1,501 @@
+"""Multimodal datasets built from arrays or ``.npz`` files (the data contract of DESIGN.md)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from pyrodyn.data.batch import MultimodalBatch
+
+RESERVED_KEYS = ("time", "lengths", "inputs")
+RESERVED_PREFIXES = ("true_", "label")
+
+
+def is_reserved(key: str) -> bool:
+    """Whether an ``.npz`` key is reserved (time stamps, lengths, inputs, ground truth, labels)."""
+    return key in RESERVED_KEYS or key.startswith(RESERVED_PREFIXES)
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """Per-feature affine map recorded when a dataset is standardised.
+
+    ``standardised = (raw - mean) / std``; ``inverse`` maps generated data back to data units.
+
+    Attributes:
+        mean: modality -> per-feature mean, shape ``feature_shape``.
+        std: modality -> per-feature standard deviation, shape ``feature_shape``.
+    """
+
+    mean: dict[str, np.ndarray]
+    std: dict[str, np.ndarray]
+
+    def forward(self, modality: str, x: np.ndarray | Tensor) -> np.ndarray | Tensor:
+        """Standardises ``x`` (``(..., *feature_shape)``) of one modality."""
+        if modality not in self.mean:
+            return x
+        mean, std = self.mean[modality], self.std[modality]
+        if isinstance(x, Tensor):
+            return (x - x.new_tensor(mean)) / x.new_tensor(std)
+        return (x - mean) / std
+
+    def inverse(self, modality: str, x: np.ndarray | Tensor) -> np.ndarray | Tensor:
+        """Maps standardised ``x`` (``(..., *feature_shape)``) back to data units."""
+        if modality not in self.mean:
+            return x
+        mean, std = self.mean[modality], self.std[modality]
+        if isinstance(x, Tensor):
+            return x * x.new_tensor(std) + x.new_tensor(mean)
+        return x * std + mean
+
+    def to_dict(self) -> dict[str, dict[str, list]]:
+        """Plain-data form (for configs and checkpoints)."""
+        return {
+            m: {"mean": self.mean[m].tolist(), "std": self.std[m].tolist()} for m in self.mean
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Mapping[str, list]]) -> Standardizer:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            mean={m: np.asarray(v["mean"], dtype=np.float64) for m, v in d.items()},
+            std={m: np.asarray(v["std"], dtype=np.float64) for m, v in d.items()},
+        )
+
+
+class MultimodalDataset:
+    """Several modalities of one system, as trials of equal (NaN-padded) length.
+
+    Arrays are ``(trials, time, *feature_shape)``; a single recording ``(time, features)`` becomes
+    one trial; with ``static=True`` arrays are ``(samples, *feature_shape)``. NaN marks missing
+    entries. Reserved keys: ``time`` (``(time,)`` or ``(trials, time)``), ``lengths``
+    (``(trials,)``), ``inputs`` (``(trials, time, input_dim)``), ``true_*`` and ``label*``.
+
+    Args:
+        arrays: modality name -> array.
+        static: True when samples have no time axis.
+        time: time stamps ``(time,)`` or ``(trials, time)``; default ``dt * arange(time)``.
+        lengths: valid length per trial ``(trials,)``; default: up to the last observed step.
+        inputs: external inputs ``(trials, time, input_dim)``.
+        extras: ``true_*`` / ``label*`` arrays, first dimension trials (or time for a recording).
+        dt: time step used when ``time`` is not given.
+        standardizer: the standardisation already applied to ``arrays`` (if any).
+    """
+
+    def __init__(
+        self,
+        arrays: Mapping[str, np.ndarray | Tensor],
+        *,
+        static: bool = False,
+        time: np.ndarray | Tensor | None = None,
+        lengths: np.ndarray | Tensor | None = None,
+        inputs: np.ndarray | Tensor | None = None,
+        extras: Mapping[str, np.ndarray | Tensor] | None = None,
+        dt: float = 1.0,
+        standardizer: Standardizer | None = None,
+    ) -> None:
+        if not arrays:
+            raise ValueError("a dataset needs at least one modality; got no arrays")
+        if dt <= 0:
+            raise ValueError(f"dt must be positive, got {dt}")
+        self.static = bool(static)
+        self.dt = float(dt)
+        self.standardizer = standardizer
+        self.single_recording = False
+        data = {m: _as_float_array(m, a) for m, a in arrays.items()}
+        self._check_ranks(data)
+        if not self.static and all(a.ndim == 2 for a in data.values()):
+            # one long recording (time, features): a single trial
+            self.single_recording = True
+            data = {m: a[None] for m, a in data.items()}
+        self._check_sizes(data)
+        self.data: dict[str, Tensor] = {m: torch.from_numpy(a) for m, a in data.items()}
+        n = self.num_trials
+        self.extras: dict[str, Tensor] = {}
+        for k, v in (extras or {}).items():
+            if not k.startswith(RESERVED_PREFIXES):
+                raise ValueError(f"extra array {k!r} must start with 'true_' or 'label'")
+            arr = np.asarray(v)
+            if self.single_recording and arr.shape[0] != n:
+                arr = arr[None]
+            if arr.shape[0] != n:
+                raise ValueError(
+                    f"extra array {k!r} has {arr.shape[0]} rows, expected {n} (one per trial)"
+                )
+            self.extras[k] = torch.from_numpy(np.ascontiguousarray(arr))
+        self.inputs = None
+        if inputs is not None:
+            u = _as_float_array("inputs", inputs)
+            if self.single_recording and u.ndim == 2:
+                u = u[None]
+            if u.shape[:2] != (n, self.num_steps):
+                raise ValueError(
+                    f"inputs must be (trials, time, input_dim) = ({n}, {self.num_steps}, ...), "
+                    f"got {u.shape}"
+                )
+            self.inputs = torch.from_numpy(np.nan_to_num(u))
+        self.lengths = None if self.static else self._resolve_lengths(lengths)
+        self.time = None if self.static else self._resolve_time(time)
+
+    # ------------------------------------------------------------------ construction helpers
+    @classmethod
+    def from_npz(
+        cls,
+        path: str | os.PathLike,
+        modalities: Sequence[str] | None = None,
+        *,
+        static: bool = False,
+        dt: float = 1.0,
+    ) -> MultimodalDataset:
+        """Loads an ``.npz`` file with one array per modality plus reserved keys.
+
+        Args:
+            path: the file.
+            modalities: which arrays are modalities (default: every non-reserved key).
+            static: True for samples without a time axis.
+            dt: time step when the file has no ``time`` array.
+
+        Raises:
+            FileNotFoundError: the file does not exist.
+            ValueError: a requested modality is absent (the message lists what the file holds).
+        """
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"data file {path!r} does not exist")
+        with np.load(path, allow_pickle=False) as f:
+            contents = {k: f[k] for k in f.files}
+        available = [k for k in contents if not is_reserved(k)]
+        if modalities is None:
+            modalities = available
+        missing = [m for m in modalities if m not in contents]
+        if missing:
+            raise ValueError(
+                f"modalities {missing} named in the config are not in {path!r}; it holds "
+                f"modalities {available} and reserved arrays "
+                f"{[k for k in contents if is_reserved(k)]}"
+            )
+        return cls(
+            {m: contents[m] for m in modalities},
+            static=static,
+            time=contents.get("time"),
+            lengths=contents.get("lengths"),
+            inputs=contents.get("inputs"),
+            extras={k: v for k, v in contents.items() if k.startswith(RESERVED_PREFIXES)},
+            dt=dt,
+        )
+
+    def to_npz(self, path: str | os.PathLike) -> None:
+        """Writes the dataset (missing entries as NaN) in the ``.npz`` data contract."""
+        out: dict[str, np.ndarray] = {m: x.numpy() for m, x in self.data.items()}
+        if self.single_recording:
+            out = {m: x[0] for m, x in out.items()}
+        if self.time is not None:
+            out["time"] = self.time.numpy()[0] if self.single_recording else self.time.numpy()
+        if self.lengths is not None and not self.single_recording:
+            out["lengths"] = self.lengths.numpy()
+        for k, v in self.extras.items():
+            out[k] = v.numpy()[0] if self.single_recording else v.numpy()
+        np.savez(path, **out)
+
+    def _check_ranks(self, data: Mapping[str, np.ndarray]) -> None:
+        for m, a in data.items():
+            if a.size == 0:
+                raise ValueError(f"modality {m!r} is empty (shape {a.shape})")
+            need = 2 if self.static else 2
+            if a.ndim < need:
+                what = (
+                    "(samples, *feature_shape)"
+                    if self.static
+                    else "(trials, time, *feature_shape) or (time, features)"
+                )
+                raise ValueError(f"modality {m!r} has shape {a.shape}; expected {what}")
+            bad = np.isinf(a)
+            if bad.any():
+                where = tuple(int(i[0]) for i in np.nonzero(bad))
+                raise ValueError(
+                    f"modality {m!r} holds a non-finite value other than NaN "
+                    f"({a[where]} at index {where}); only NaN may mark missing entries"
+                )
+        if not self.static:
+            ranks = {m: a.ndim for m, a in data.items()}
+            if len({r == 2 for r in ranks.values()}) > 1:
+                raise ValueError(
+                    "either every modality is one recording (time, features) or every modality "
+                    f"is (trials, time, *feature_shape); got ranks {ranks}"
+                )
+
+    def _check_sizes(self, data: Mapping[str, np.ndarray]) -> None:
+        trials = {m: a.shape[0] for m, a in data.items()}
+        if len(set(trials.values())) > 1:
+            what = "samples" if self.static else "trials"
+            raise ValueError(f"modalities have different numbers of {what}: {trials}")
+        if not self.static:
+            steps = {m: a.shape[1] for m, a in data.items()}
+            if len(set(steps.values())) > 1:
+                raise ValueError(
+                    f"modalities have different time lengths {steps}; NaN-pad shorter trials to "
+                    "a common length and give their true lengths in a `lengths` array"
+                )
+
+    def _resolve_lengths(self, lengths: np.ndarray | Tensor | None) -> Tensor:
+        n, t = self.num_trials, self.num_steps
+        if lengths is not None:
+            ell = torch.as_tensor(np.asarray(lengths)).long().reshape(-1)
+            if ell.shape != (n,):
+                raise ValueError(f"lengths must have shape ({n},), got {tuple(ell.shape)}")
+            if (ell < 1).any() or (ell > t).any():
+                raise ValueError(f"lengths must lie in [1, {t}], got {ell.tolist()}")
+            return ell
+        # default: up to the last step at which any modality is observed
+        observed = torch.zeros(n, t, dtype=torch.bool)
+        for x in self.data.values():
+            observed |= ~torch.isnan(x.reshape(n, t, -1)).all(dim=2)
+        last = torch.where(observed.any(1), t - observed.flip(1).int().argmax(1), 1)
+        return last.long()
+
+    def _resolve_time(self, time: np.ndarray | Tensor | None) -> Tensor:
+        n, t = self.num_trials, self.num_steps
+        if time is None:
+            return (torch.arange(t, dtype=torch.float64) * self.dt).float().expand(n, t).clone()
+        tt = torch.as_tensor(np.asarray(time, dtype=np.float32))
+        if tt.dim() == 1:
+            tt = tt.expand(n, -1).clone()
+        if tt.shape != (n, t):
+            raise ValueError(f"time must be ({t},) or ({n}, {t}), got {tuple(tt.shape)}")
+        d = torch.diff(tt, dim=1)
+        if (d <= 0).any():
+            raise ValueError("time stamps must be strictly increasing within every trial")
+        return tt
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def modalities(self) -> list[str]:
+        """Modality names."""
+        return list(self.data)
+
+    @property
+    def num_trials(self) -> int:
+        """Number of trials (or samples)."""
+        return next(iter(self.data.values())).shape[0]
+
+    @property
+    def num_steps(self) -> int | None:
+        """Padded trial length (None for static data)."""
+        return None if self.static else next(iter(self.data.values())).shape[1]
+
+    def feature_shape(self, modality: str) -> tuple[int, ...]:
+        """Per-step feature shape of a modality."""
+        return tuple(self.data[modality].shape[1 if self.static else 2 :])
+
+    def __len__(self) -> int:
+        return self.num_trials
+
+    def __repr__(self) -> str:
+        shapes = {m: tuple(x.shape) for m, x in self.data.items()}
+        return f"MultimodalDataset({shapes}, static={self.static}, dt={self.dt})"
+
+    # ------------------------------------------------------------------ transforms
+    def subset(self, trials: Tensor | Sequence[int]) -> MultimodalDataset:
+        """A dataset of some trials."""
+        idx = torch.as_tensor(trials, dtype=torch.long)
+        return self._derived(
+            {m: x[idx] for m, x in self.data.items()},
+            time=None if self.time is None else self.time[idx],
+            lengths=None if self.lengths is None else self.lengths[idx],
+            inputs=None if self.inputs is None else self.inputs[idx],
+            extras={k: v[idx] for k, v in self.extras.items()},
+        )
+
+    def time_slice(self, start: int, stop: int) -> MultimodalDataset:
+        """A dataset of steps ``start:stop`` of every trial (time-aligned extras are cut too)."""
+        if self.static:
+            raise ValueError("time_slice is undefined for static data")
+        t = self.num_steps
+
+        def cut(v: Tensor) -> Tensor:
+            return v[:, start:stop] if v.dim() >= 2 and v.shape[1] == t else v
+
+        out = self._derived(
+            {m: x[:, start:stop] for m, x in self.data.items()},
+            time=self.time[:, start:stop],
+            lengths=(self.lengths - start).clamp(1, stop - start),
+            inputs=None if self.inputs is None else self.inputs[:, start:stop],
+            extras={k: cut(v) for k, v in self.extras.items()},
+        )
+        out.single_recording = self.single_recording
+        return out
+
+    def _derived(self, data, *, time, lengths, inputs, extras) -> MultimodalDataset:
+        out = MultimodalDataset.__new__(MultimodalDataset)
+        out.static, out.dt, out.standardizer = self.static, self.dt, self.standardizer
+        out.single_recording = False
+        out.data, out.time, out.lengths, out.inputs, out.extras = data, time, lengths, inputs, extras
+        return out
+
+    def split(
+        self, valid_fraction: float = 0.1, *, seed: int = 0
+    ) -> tuple[MultimodalDataset, MultimodalDataset]:
+        """Train/validation split: by trial, or along time for a single recording.
+
+        A single recording keeps its first ``1 - valid_fraction`` of steps for training and the
+        tail for validation (windows of the tail then act as validation trials).
+
+        Args:
+            valid_fraction: fraction in (0, 1) held out.
+            seed: seed of the trial permutation.
+        """
+        if not 0.0 < valid_fraction < 1.0:
+            raise ValueError(f"valid_fraction must lie in (0, 1), got {valid_fraction}")
+        if not self.static and self.num_trials == 1:
+            cut = int(round(self.num_steps * (1.0 - valid_fraction)))
+            if cut < 2 or self.num_steps - cut < 2:
+                raise ValueError(
+                    f"a recording of {self.num_steps} steps is too short for valid_fraction "
+                    f"{valid_fraction}"
+                )
+            return self.time_slice(0, cut), self.time_slice(cut, self.num_steps)
+        n = self.num_trials
+        n_valid = int(round(n * valid_fraction))
+        if n_valid < 1 or n_valid >= n:
+            raise ValueError(
+                f"cannot hold out {valid_fraction:.0%} of {n} trials (gives {n_valid}); need at "
+                "least one trial on each side"
+            )
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        return self.subset(perm[n_valid:].sort().values), self.subset(perm[:n_valid].sort().values)
+
+    def standardize(
+        self, modalities: Sequence[str] | None = None, standardizer: Standardizer | None = None
+    ) -> MultimodalDataset:
+        """A standardised copy (per feature, observed entries only), recording the map.
+
+        Args:
+            modalities: which modalities to standardise (default all); ignored when a
+                ``standardizer`` is given.
+            standardizer: apply this recorded map instead of estimating one (for held-out data).
+        """
+        if standardizer is None:
+            mods = self.modalities if modalities is None else list(modalities)
+            unknown = [m for m in mods if m not in self.data]
+            if unknown:
+                raise ValueError(f"cannot standardise unknown modalities {unknown}")
+            mean, std = {}, {}
+            for m in mods:
+                x = self.data[m].double()
+                flat = x.reshape(-1, *self.feature_shape(m))
+                mu = torch.nanmean(flat, dim=0)
+                sd = torch.sqrt(torch.nanmean((flat - mu) ** 2, dim=0))
+                sd = torch.where(sd > 0, sd, torch.ones_like(sd))
+                mean[m], std[m] = mu.numpy(), sd.numpy()
+            standardizer = Standardizer(mean=mean, std=std)
+        data = {
+            m: standardizer.forward(m, x.double()).float() if m in standardizer.mean else x
+            for m, x in self.data.items()
+        }
+        out = self._derived(
+            data, time=self.time, lengths=self.lengths, inputs=self.inputs, extras=self.extras
+        )
+        out.single_recording = self.single_recording
+        out.standardizer = standardizer
+        return out
+
+    # ------------------------------------------------------------------ batches
+    def batch(
+        self, trials: Tensor | Sequence[int] | None = None, *, start: Tensor | None = None,
+        window: int | None = None,
+    ) -> MultimodalBatch:
+        """A batch of trials, optionally windows ``[start, start + window)`` of them.
+
+        Args:
+            trials: trial indices ``(batch,)`` (default: all trials).
+            start: window start per row ``(batch,)`` (default 0).
+            window: window length (default: the whole trial).
+        """
+        idx = (
+            torch.arange(self.num_trials)
+            if trials is None
+            else torch.as_tensor(trials, dtype=torch.long)
+        )
+        if self.static:
+            return MultimodalBatch.from_tensors(
+                {m: x[idx] for m, x in self.data.items()},
+                static=True,
+                extras={k: v[idx] for k, v in self.extras.items()},
+            )._with_index(idx)
+        t = self.num_steps
+        if window is None and start is None:
+            steps = None
+        else:
+            window = t if window is None else int(window)
+            if window < 1 or window > t:
+                raise ValueError(f"window must lie in [1, {t}] (the trial length), got {window}")
+            s = torch.zeros_like(idx) if start is None else torch.as_tensor(start).long()
+            steps = s[:, None] + torch.arange(window)
+
+        def take(x: Tensor) -> Tensor:
+            return x[idx] if steps is None else x[idx[:, None], steps]
+
+        def take_extra(v: Tensor) -> Tensor:
+            if v.dim() >= 2 and v.shape[1] == t and steps is not None:
+                return v[idx[:, None], steps]
+            return v[idx]
+
+        lengths = self.lengths[idx]
+        if steps is not None:
+            lengths = (lengths - steps[:, 0]).clamp(1, window)
+        return MultimodalBatch.from_tensors(
+            {m: take(x) for m, x in self.data.items()},
+            times=take(self.time),
+            lengths=lengths,
+            inputs=None if self.inputs is None else take(self.inputs),
+            extras={k: take_extra(v) for k, v in self.extras.items()},
+        )._with_index(idx)
+
+    def sample_batch(
+        self, batch_size: int, *, window: int | None = None, generator: torch.Generator | None = None
+    ) -> MultimodalBatch:
+        """Random trials (with replacement) and random windows of length ``window`` within them.
+
+        Windows start uniformly in ``[0, length - window]`` of each trial's valid length.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        idx = torch.randint(self.num_trials, (batch_size,), generator=generator)
+        if self.static or window is None:
+            return self.batch(idx)
+        if window > self.num_steps:
+            raise ValueError(
+                f"window {window} is longer than the trials ({self.num_steps} steps)"
+            )
+        room = (self.lengths[idx] - window).clamp(min=0) + 1
+        start = (torch.rand(batch_size, generator=generator) * room).long()
+        return self.batch(idx, start=start, window=window)
+
+    def windows(self, window: int, *, stride: int | None = None) -> MultimodalBatch:
+        """All consecutive windows of every trial (they act as trials for evaluation)."""
+        if self.static:
+            raise ValueError("windows are undefined for static data")
+        stride = window if stride is None else stride
+        rows, starts = [], []
+        for i in range(self.num_trials):
+            last = int(self.lengths[i]) - window
+            for s in range(0, max(last, 0) + 1, stride):
+                rows.append(i)
+                starts.append(s)
+        return self.batch(torch.tensor(rows), start=torch.tensor(starts), window=window)
+
+
+def _as_float_array(name: str, a: np.ndarray | Tensor) -> np.ndarray:
+    if isinstance(a, Tensor):
+        a = a.detach().cpu().numpy()
+    a = np.asarray(a)
+    if a.dtype == object or not (
+        np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.bool_)
+    ):
+        raise TypeError(f"array {name!r} must be numeric, got dtype {a.dtype}")
+    return np.ascontiguousarray(a, dtype=np.float32)

@@ -1,0 +1,1 @@
+"""Neural building blocks: encoders, fusion rules and decoders."""

@@ -1,0 +1,13 @@
+"""Latent priors: the `LatentPrior` base, i.i.d. normal, dynamical (Markov) and GP priors."""
+
+from pyrodyn.priors.base import LatentPrior, PriorContext
+from pyrodyn.priors.dynamical import DynamicalPrior, MarkovTrajectory
+from pyrodyn.priors.normal import StandardNormalPrior
+
+__all__ = [
+    "DynamicalPrior",
+    "LatentPrior",
+    "MarkovTrajectory",
+    "PriorContext",
+    "StandardNormalPrior",
+]

@@ -1,0 +1,44 @@
+"""Test configuration: seeds, clean Pyro state, validation on, ``--device``, markers."""
+
+from __future__ import annotations
+
+import pyro
+import pytest
+import torch
+
+import pyrodyn  # noqa: F401  (turns on module_local_params before any PyroModule is built)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--device", action="store", default="cpu", help="torch device for tests (cpu or cuda)"
+    )
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest) -> torch.device:
+    name = request.config.getoption("--device")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        pytest.skip("--device cuda requested but CUDA is not available")
+    return torch.device(name)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _clean_state():
+    """Seed every test, clear Pyro's param store and turn validation on."""
+    torch.set_num_threads(1)
+    pyro.set_rng_seed(0)
+    pyro.clear_param_store()
+    pyro.enable_validation(True)
+    with pyro.settings.context(module_local_params=True):
+        yield
+    pyro.clear_param_store()
