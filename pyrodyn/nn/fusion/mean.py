@@ -8,7 +8,7 @@ import pyro.distributions as dist
 import torch
 from torch import Tensor
 
-from pyrodyn.nn.fusion.base import Fusion, _broadcast_present
+from pyrodyn.nn.fusion.base import Fusion, broadcast_present
 
 
 class Mean(Fusion):
