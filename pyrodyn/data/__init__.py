@@ -1,4 +1,4 @@
-"""Data layer: the multimodal batch, datasets and loaders, benchmark systems and observation models."""
+"""Data layer: multimodal batches, datasets and loaders, benchmark systems, observation models."""
 
 from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.data.dataset import MultimodalDataset, Standardizer

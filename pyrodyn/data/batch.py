@@ -1,4 +1,4 @@
-"""The batch every model consumes: observations, masks, times and ground-truth extras."""
+"""The batch every model consumes: observations, masks, times and ground truth."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class MultimodalBatch:
             ``(batch, *feature_shape)`` when ``static``.
         mask: modality -> bool tensor of the same shape as ``obs[m]``; True where observed.
         times: time stamps ``(batch, time)`` (None for static data).
-        lengths: valid length of each sequence ``(batch,)`` (long); steps at or beyond it are padding.
+        lengths: valid length of each sequence ``(batch,)`` (long); later steps are padding.
         inputs: external inputs ``(batch, time, input_dim)`` or None.
         extras: ground truth and labels (``true_*``, ``label*``), first dim ``batch``.
         static: True when samples carry no time axis.
@@ -140,7 +140,7 @@ class MultimodalBatch:
         return m.reshape(m.shape[0], m.shape[1], -1).any(dim=2)
 
     def valid_steps(self) -> Tensor:
-        """``(batch, time)`` bool: steps inside each sequence's length (all True without lengths)."""
+        """``(batch, time)`` bool: steps inside each sequence's length (all True if no lengths)."""
         if self.static:
             raise ValueError("valid_steps is undefined for static data (no time axis)")
         b, t = self.num_sequences, self.num_steps

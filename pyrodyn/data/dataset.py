@@ -55,9 +55,7 @@ class Standardizer:
 
     def to_dict(self) -> dict[str, dict[str, list]]:
         """Plain-data form (for configs and checkpoints)."""
-        return {
-            m: {"mean": self.mean[m].tolist(), "std": self.std[m].tolist()} for m in self.mean
-        }
+        return {m: {"mean": self.mean[m].tolist(), "std": self.std[m].tolist()} for m in self.mean}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Mapping[str, list]]) -> Standardizer:
@@ -206,8 +204,7 @@ class MultimodalDataset:
         for m, a in data.items():
             if a.size == 0:
                 raise ValueError(f"modality {m!r} is empty (shape {a.shape})")
-            need = 2 if self.static else 2
-            if a.ndim < need:
+            if a.ndim < 2:
                 what = (
                     "(samples, *feature_shape)"
                     if self.static
@@ -334,7 +331,8 @@ class MultimodalDataset:
         out = MultimodalDataset.__new__(MultimodalDataset)
         out.static, out.dt, out.standardizer = self.static, self.dt, self.standardizer
         out.single_recording = False
-        out.data, out.time, out.lengths, out.inputs, out.extras = data, time, lengths, inputs, extras
+        out.data, out.time, out.lengths = data, time, lengths
+        out.inputs, out.extras = inputs, extras
         return out
 
     def split(
@@ -352,7 +350,7 @@ class MultimodalDataset:
         if not 0.0 < valid_fraction < 1.0:
             raise ValueError(f"valid_fraction must lie in (0, 1), got {valid_fraction}")
         if not self.static and self.num_trials == 1:
-            cut = int(round(self.num_steps * (1.0 - valid_fraction)))
+            cut = round(self.num_steps * (1.0 - valid_fraction))
             if cut < 2 or self.num_steps - cut < 2:
                 raise ValueError(
                     f"a recording of {self.num_steps} steps is too short for valid_fraction "
@@ -360,7 +358,7 @@ class MultimodalDataset:
                 )
             return self.time_slice(0, cut), self.time_slice(cut, self.num_steps)
         n = self.num_trials
-        n_valid = int(round(n * valid_fraction))
+        n_valid = round(n * valid_fraction)
         if n_valid < 1 or n_valid >= n:
             raise ValueError(
                 f"cannot hold out {valid_fraction:.0%} of {n} trials (gives {n_valid}); need at "
@@ -406,7 +404,10 @@ class MultimodalDataset:
 
     # ------------------------------------------------------------------ batches
     def batch(
-        self, trials: Tensor | Sequence[int] | None = None, *, start: Tensor | None = None,
+        self,
+        trials: Tensor | Sequence[int] | None = None,
+        *,
+        start: Tensor | None = None,
         window: int | None = None,
     ) -> MultimodalBatch:
         """A batch of trials, optionally windows ``[start, start + window)`` of them.
@@ -457,7 +458,11 @@ class MultimodalDataset:
         )._with_index(idx)
 
     def sample_batch(
-        self, batch_size: int, *, window: int | None = None, generator: torch.Generator | None = None
+        self,
+        batch_size: int,
+        *,
+        window: int | None = None,
+        generator: torch.Generator | None = None,
     ) -> MultimodalBatch:
         """Random trials (with replacement) and random windows of length ``window`` within them.
 
@@ -469,9 +474,7 @@ class MultimodalDataset:
         if self.static or window is None:
             return self.batch(idx)
         if window > self.num_steps:
-            raise ValueError(
-                f"window {window} is longer than the trials ({self.num_steps} steps)"
-            )
+            raise ValueError(f"window {window} is longer than the trials ({self.num_steps} steps)")
         room = (self.lengths[idx] - window).clamp(min=0) + 1
         start = (torch.rand(batch_size, generator=generator) * room).long()
         return self.batch(idx, start=start, window=window)

@@ -91,12 +91,19 @@ class Likelihood(PyroModule):
     def _masked(self, params: Mapping[str, Tensor], mask: Tensor | None) -> dist.TorchDistribution:
         d = self.distribution(params)
         if mask is not None:
-            # entries beyond the element-wise batch shape (e.g. one-hot event dims) share a mask
-            m = mask
-            while m.dim() > len(d.batch_shape):
-                m = m.any(-1)
-            d = d.mask(m)
+            d = d.mask(self.reduce_mask(mask, len(d.batch_shape)))
         return d
+
+    def reduce_mask(self, mask: Tensor, ndim: int) -> Tensor:
+        """Reduces an entry-wise ``mask`` to the distribution's ``ndim`` batch dims.
+
+        Entries beyond the element-wise batch shape (e.g. the class axis of one-hot observations)
+        share one mask entry; by default an event counts as observed when any entry is observed
+        (override, e.g. to require all entries).
+        """
+        while mask.dim() > ndim:
+            mask = mask.any(-1)
+        return mask
 
     def forward(
         self,
@@ -151,8 +158,13 @@ class Likelihood(PyroModule):
         return self.distribution(params).sample()
 
     def predict(self, params: Mapping[str, Tensor], kind: str = "default") -> Tensor:
-        """Point prediction used by ``generate``: ``"mean"``, ``"mode"``, ``"sample"`` or
-        ``"default"`` (the family's natural choice, :meth:`mean` unless overridden)."""
+        """Point prediction used by ``generate``.
+
+        Args:
+            params: decoder outputs.
+            kind: ``"mean"``, ``"mode"``, ``"sample"`` or ``"default"`` (the family's natural
+                choice, :meth:`mean` unless overridden).
+        """
         if kind == "default":
             return self.default_prediction(params)
         if kind == "mean":

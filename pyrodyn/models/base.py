@@ -27,8 +27,10 @@ def _require_module_local_params() -> None:
 
 
 class GenerativeModel(PyroModule):
-    """A composed model: subclasses implement ``model(batch, **scheduled)``,
-    ``guide(batch, **scheduled)`` and ``encode(batch)``.
+    """A composed model; subclasses implement ``model``, ``guide`` and ``encode``.
+
+    ``model(batch, **scheduled)`` and ``guide(batch, **scheduled)`` form the Pyro pair;
+    ``encode(batch)`` returns posterior means.
 
     ``model`` and ``guide`` are wrapped with Pyro's ``pyro_method`` automatically (without it,
     module-local parameters and hierarchical site names do not work). The composed model owns the

@@ -82,6 +82,4 @@ class MLPDecoder(Decoder):
         super().__init__(latent_dim, likelihood, nn.Sequential(*layers), width)
 
 
-
 __all__ = ["Decoder", "LinearDecoder", "MLPDecoder"]
-

@@ -28,7 +28,7 @@ class MarkovTrajectory(dist.TorchDistribution):
         step_mask: ``(B, T)`` bool of valid steps, or None.
     """
 
-    arg_constraints = {}  # noqa: RUF012  (the dynamics map is not a tensor parameter)
+    arg_constraints = {}  # the dynamics map is not a tensor parameter
     support = constraints.real_vector
     has_rsample = True
 

@@ -98,8 +98,7 @@ class TemporalConvEncoder(Encoder):
         """``x`` ``(B, T, N)``, ``mask`` ``(B, T, N)`` -> ``Normal`` with batch ``(B, T, D)``."""
         if x.dim() != 3 or x.shape[-1] != self.input_dim:
             raise ValueError(
-                f"TemporalConvEncoder expects (batch, time, {self.input_dim}), got "
-                f"{tuple(x.shape)}"
+                f"TemporalConvEncoder expects (batch, time, {self.input_dim}), got {tuple(x.shape)}"
             )
         if mask is None:
             mask = torch.ones_like(x, dtype=torch.bool)

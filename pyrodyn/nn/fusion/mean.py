@@ -21,9 +21,9 @@ class Mean(Fusion):
         self.check(posteriors, present)
         locs = torch.stack([q.loc for q in posteriors.values()])
         var = torch.stack([q.scale**2 for q in posteriors.values()])
-        w = torch.stack(
-            [broadcast_present(present[m], q.loc) for m, q in posteriors.items()]
-        ).to(locs.dtype)
+        w = torch.stack([broadcast_present(present[m], q.loc) for m, q in posteriors.items()]).to(
+            locs.dtype
+        )
         w = w / w.sum(0).clamp_min(1.0)
         loc = (w * locs).sum(0)
         scale = ((w * var).sum(0)).sqrt()
