@@ -8,6 +8,7 @@ multipliers of the base learning rate.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -86,7 +87,7 @@ def exponential(start: float, end: float, steps: int, delay: int = 0) -> Schedul
 
 
 def step_schedule(values: Sequence[float], milestones: Sequence[int]) -> Schedule:
-    """Piecewise constant: ``values[i]`` from ``milestones[i - 1]`` (``values[0]`` before the first).
+    """Piecewise constant: ``values[i]`` from step ``milestones[i - 1]`` on.
 
     Args:
         values: ``len(milestones) + 1`` values.
@@ -99,7 +100,7 @@ def step_schedule(values: Sequence[float], milestones: Sequence[int]) -> Schedul
             f"step_schedule needs len(values) == len(milestones) + 1, got {len(values)} values "
             f"and {len(milestones)} milestones"
         )
-    if any(b <= a for a, b in zip(milestones, milestones[1:])):
+    if any(b <= a for a, b in itertools.pairwise(milestones)):
         raise ValueError(f"step_schedule milestones must increase strictly, got {milestones}")
     return _Named(
         lambda step: values[bisect.bisect_right(milestones, step)],
@@ -160,9 +161,7 @@ def build_schedule(spec: float | int | Mapping[str, Any] | Schedule) -> Schedule
         raise TypeError(f"a schedule must be a number, a mapping or a callable, got {spec!r}")
     kind = spec.get("type")
     if kind not in _SCHEDULES:
-        raise ValueError(
-            f"unknown schedule type {kind!r}; valid types: {sorted(_SCHEDULES)}"
-        )
+        raise ValueError(f"unknown schedule type {kind!r}; valid types: {sorted(_SCHEDULES)}")
     kwargs = {k: v for k, v in spec.items() if k != "type"}
     try:
         return _SCHEDULES[kind](**kwargs)
@@ -175,12 +174,12 @@ def build_schedule(spec: float | int | Mapping[str, Any] | Schedule) -> Schedule
         ) from err
 
 
-def build_lr_schedule(
-    spec: None | Mapping[str, Any] | Schedule, *, steps: int
-) -> Schedule | None:
-    """LR multiplier from None, a callable, ``{"type": "multistep", "milestones": [...],
-    "gamma": 0.1}``, ``{"type": "cosine", "min_factor": 0.0, "warmup": 0}`` or
-    ``{"type": "constant"}``."""
+def build_lr_schedule(spec: Mapping[str, Any] | Schedule | None, *, steps: int) -> Schedule | None:
+    """Learning-rate multiplier ``step -> float`` from a spec.
+
+    Accepts None, a callable, ``{"type": "multistep", "milestones": [...], "gamma": 0.1}``,
+    ``{"type": "cosine", "min_factor": 0.0, "warmup": 0}`` or ``{"type": "constant"}``.
+    """
     if spec is None or callable(spec):
         return spec
     if not isinstance(spec, Mapping):
@@ -193,9 +192,7 @@ def build_lr_schedule(
         "constant": lambda: constant(1.0),
     }
     if kind not in builders:
-        raise ValueError(
-            f"unknown lr_schedule type {kind!r}; valid types: {sorted(builders)}"
-        )
+        raise ValueError(f"unknown lr_schedule type {kind!r}; valid types: {sorted(builders)}")
     try:
         return builders[kind](**kwargs)
     except TypeError as err:

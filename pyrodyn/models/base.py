@@ -12,6 +12,7 @@ import pyro.poutine as poutine
 import torch
 from pyro.infer import Trace_ELBO
 from pyro.nn import PyroModule, pyro_method
+from pyro.poutine.util import site_is_subsample
 from torch import Tensor, nn
 
 from pyrodyn.data.batch import MultimodalBatch
@@ -150,15 +151,16 @@ class GenerativeModel(PyroModule):
         norm = float(self.normaliser(batch))
         terms: dict[str, Tensor] = {}
         total = None
+        # plates record subsample sites; they are not latents (no KL term, no score function)
         reparam = all(
             site["fn"].has_rsample
             for site in guide_tr.nodes.values()
-            if site["type"] == "sample" and not site["is_observed"]
+            if site["type"] == "sample" and not site["is_observed"] and not site_is_subsample(site)
         )
         model_tr.compute_log_prob()
         guide_tr.compute_log_prob()
         for name, site in model_tr.nodes.items():
-            if site["type"] != "sample":
+            if site["type"] != "sample" or site_is_subsample(site):
                 continue
             lp = site["log_prob_sum"]
             if site["is_observed"]:
