@@ -25,6 +25,33 @@ def log1mexp(d: Tensor) -> Tensor:
     return torch.where(small, torch.log(-torch.expm1(-d_small)), torch.log1p(-torch.exp(-d_large)))
 
 
+def log1mexp_exp(r: Tensor) -> Tensor:
+    """``log(1 - exp(-exp(r)))``: :func:`log1mexp` of ``d = exp(r)``, accurate for any real ``r``.
+
+    Below ``d = e^-5`` it uses the series ``log d - d/2 + d^2/24`` (error below ``d^4/2880``), so
+    it stays exact when ``d`` itself underflows.
+    """
+    tiny = r < -5.0
+    r_tiny = torch.where(tiny, r, r.new_full((), -5.0))
+    d_tiny = r_tiny.exp()
+    series = r_tiny - d_tiny / 2 + d_tiny**2 / 24
+    r_big = torch.where(tiny, r.new_zeros(()), r)
+    return torch.where(tiny, series, log1mexp(r_big.exp()))
+
+
+class _NonDecreasing(constraints.Constraint):
+    """Real vectors whose entries never decrease along the last dim (ties allowed)."""
+
+    event_dim = 1
+
+    def check(self, value: Tensor) -> Tensor:
+        ok = torch.isfinite(value).all(-1)
+        return ok & (value[..., 1:] >= value[..., :-1]).all(-1)
+
+
+non_decreasing = _NonDecreasing()
+
+
 class CumulativeLogit(dist.TorchDistribution):
     r"""Ordinal distribution with ``P(o <= k) = sigmoid(theta_k - eta)`` for ``k = 1..C-1``.
 
@@ -39,26 +66,53 @@ class CumulativeLogit(dist.TorchDistribution):
     has a non-vanishing gradient however improbable the category (the reference code floors the
     probabilities at 1e-9 and so loses the gradient, specs/mtf.md 1.7 bug 3b).
 
+    The gaps ``theta_k - theta_{k-1}`` enter only through ``log1mexp``; when the thresholds are
+    parameterised by their log-gaps (as in :class:`~pyrodyn.likelihoods.Ordinal`), pass them as
+    ``log_gaps`` so they are used exactly, however small. Otherwise they are recovered by
+    subtraction, which loses a gap below the thresholds' floating-point resolution (two
+    thresholds that compare equal give the category between them probability 0).
+
     Args:
         eta: linear predictor ``(*batch)``.
-        thresholds: strictly increasing cut points ``(*batch, C - 1)`` (broadcastable against
+        thresholds: non-decreasing cut points ``(*batch, C - 1)`` (broadcastable against
             ``eta[..., None]``).
+        log_gaps: optional ``log(theta_k - theta_{k-1})`` for ``k = 2..C-1``,
+            ``(*batch, C - 2)``.
     """
 
-    arg_constraints = {"eta": constraints.real, "thresholds": constraints.ordered_vector}
+    arg_constraints = {
+        "eta": constraints.real,
+        "thresholds": non_decreasing,
+        "log_gaps": constraints.independent(constraints.real, 1),
+    }
     has_enumerate_support = True
 
-    def __init__(self, eta: Tensor, thresholds: Tensor, validate_args: bool | None = None) -> None:
+    def __init__(
+        self,
+        eta: Tensor,
+        thresholds: Tensor,
+        log_gaps: Tensor | None = None,
+        validate_args: bool | None = None,
+    ) -> None:
         if thresholds.dim() < 1 or thresholds.shape[-1] < 1:
             raise ValueError(
                 f"thresholds must have a last dim of size C - 1 >= 1, got shape "
                 f"{tuple(thresholds.shape)}"
             )
+        c = thresholds.shape[-1] + 1
+        if log_gaps is not None and log_gaps.shape[-1:] != (c - 2,):
+            raise ValueError(
+                f"log_gaps must have a last dim of size C - 2 = {c - 2}, got shape "
+                f"{tuple(log_gaps.shape)}"
+            )
         eta, _ = broadcast_all(eta, thresholds[..., 0])
         batch_shape = eta.shape
         self.eta = eta
-        self.thresholds = thresholds.expand(*batch_shape, thresholds.shape[-1])
-        self.num_categories = thresholds.shape[-1] + 1
+        self.thresholds = thresholds.expand(*batch_shape, c - 1)
+        if log_gaps is None:
+            log_gaps = torch.log(self.thresholds[..., 1:] - self.thresholds[..., :-1])
+        self.log_gaps = log_gaps.expand(*batch_shape, c - 2)
+        self.num_categories = c
         super().__init__(batch_shape, torch.Size(), validate_args=validate_args)
 
     @constraints.dependent_property(is_discrete=True, event_dim=0)
@@ -71,6 +125,7 @@ class CumulativeLogit(dist.TorchDistribution):
         batch_shape = torch.Size(batch_shape)
         new.eta = self.eta.expand(batch_shape)
         new.thresholds = self.thresholds.expand(*batch_shape, self.num_categories - 1)
+        new.log_gaps = self.log_gaps.expand(*batch_shape, self.num_categories - 2)
         new.num_categories = self.num_categories
         super(CumulativeLogit, new).__init__(batch_shape, torch.Size(), validate_args=False)
         new._validate_args = self._validate_args
@@ -99,9 +154,14 @@ class CumulativeLogit(dist.TorchDistribution):
         zero = eta.new_zeros(())
         lp_up = torch.where(last, zero, F.logsigmoid(theta_up - eta))
         lp_lo = torch.where(first, zero, F.logsigmoid(eta - theta_lo))
+        if c == 2:
+            return lp_up + lp_lo
         # the gap theta_k - theta_{k-1} does not depend on eta; a harmless 1 where it is unused
-        gap = torch.where(first | last, eta.new_ones(()), theta_up - theta_lo)
-        lp_gap = torch.where(first | last, zero, log1mexp(gap))
+        inner = ~(first | last)
+        idx = (k.clamp(2, c - 1) - 2).unsqueeze(-1)
+        log_gap = self.log_gaps.expand(*shape, c - 2).gather(-1, idx).squeeze(-1)
+        log_gap = torch.where(inner, log_gap, zero)
+        lp_gap = torch.where(inner, log1mexp_exp(log_gap), zero)
         return lp_up + lp_lo + lp_gap
 
     def log_probs(self) -> Tensor:

@@ -54,7 +54,10 @@ class Ordinal(Likelihood):
 
     def distribution(self, params: Mapping[str, Tensor]) -> CumulativeLogit:
         """``CumulativeLogit`` with batch shape ``(*batch, num_channels)``."""
-        return CumulativeLogit(params["eta"], self.thresholds)
+        # exact log-gaps raw_k: a gap below the thresholds' float resolution is not lost to the
+        # subtraction theta_k - theta_{k-1} (gaps of levels a channel never uses shrink to it)
+        log_gaps = self.thresholds_unconstrained[..., 1:]
+        return CumulativeLogit(params["eta"], self.thresholds, log_gaps)
 
     def check_support(self, obs: Tensor) -> Tensor:
         """Integer codes ``1..C``."""
