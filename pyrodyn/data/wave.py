@@ -21,6 +21,40 @@ def _laplacian(u: np.ndarray, dx: float) -> np.ndarray:
     ) / dx**2
 
 
+def simulate_wave(
+    u0: np.ndarray, speed: np.ndarray, num_steps: int, dt: float, cfl: float = 0.5
+) -> np.ndarray:
+    """Leapfrog integration of ``u_tt = c^2 lap(u)`` from rest on the periodic unit square.
+
+    Args:
+        u0: initial fields ``(N, S, S)`` (grid spacing ``1 / S``).
+        speed: wave speed per instance ``(N,)``.
+        num_steps: T frames (the first is ``u0``).
+        dt: time between frames; the solver substeps so that ``c h / dx <= cfl``.
+        cfl: Courant number bound.
+
+    Returns:
+        ``(N, T, S, S)``.
+    """
+    u = np.asarray(u0, dtype=float)
+    c = np.asarray(speed, dtype=float)
+    if u.ndim != 3 or u.shape[1] != u.shape[2] or c.shape != (u.shape[0],):
+        raise ValueError(f"u0 must be (N, S, S) and speed (N,), got {u.shape} and {c.shape}")
+    dx = 1.0 / u.shape[-1]
+    substeps = max(1, int(np.ceil(c.max() * dt / (cfl * dx))))
+    h = dt / substeps
+    c2 = (c**2)[:, None, None]
+    # leapfrog start for zero initial velocity: u_{-1} = u_0 + h^2/2 c^2 lap(u_0)
+    prev = u + 0.5 * h**2 * c2 * _laplacian(u, dx)
+    frames = [u.copy()]
+    for _ in range(int(num_steps) - 1):
+        for _ in range(substeps):
+            nxt = 2 * u - prev + h**2 * c2 * _laplacian(u, dx)
+            prev, u = u, nxt
+        frames.append(u.copy())
+    return np.stack(frames, 1)
+
+
 def wave_arrays(
     num_trials: int = 32,
     num_steps: int = 60,
@@ -75,18 +109,7 @@ def wave_arrays(
             ddx = np.minimum(np.abs(xx - cx), 1 - np.abs(xx - cx))
             ddy = np.minimum(np.abs(yy - cy), 1 - np.abs(yy - cy))
             u[i] += amp * np.exp(-(ddx**2 + ddy**2) / (2 * width**2))
-    substeps = max(1, int(np.ceil(hi * dt / (0.5 * dx))))
-    h = dt / substeps
-    c2 = (c**2)[:, None, None]
-    # leapfrog start for zero initial velocity: u_{-1} = u_0 + h^2/2 c^2 lap(u_0)
-    prev = u + 0.5 * h**2 * c2 * _laplacian(u, dx)
-    frames = [u.copy()]
-    for _ in range(int(num_steps) - 1):
-        for _ in range(substeps):
-            nxt = 2 * u - prev + h**2 * c2 * _laplacian(u, dx)
-            prev, u = u, nxt
-        frames.append(u.copy())
-    field = np.stack(frames, 1)
+    field = simulate_wave(u, c, int(num_steps), float(dt))
     if noise > 0:
         field = field + noise * rng.normal(size=field.shape)
     return {
@@ -104,4 +127,4 @@ def wave_dataset(**kwargs: object) -> MultimodalDataset:
     )
 
 
-__all__ = ["wave_arrays", "wave_dataset"]
+__all__ = ["simulate_wave", "wave_arrays", "wave_dataset"]

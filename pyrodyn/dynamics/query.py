@@ -22,10 +22,13 @@ class SinusoidalTimeEncoding(nn.Module):
     """``phi(dt) = [sin(w_j dt), cos(w_j dt)]_j`` with geometrically spaced periods.
 
     Periods are ``P_j = max_period * 2**(-s_j)`` with ``s_j`` evenly spaced in ``[0, octaves]``
-    (LaDID: 16 frequencies, 8 octaves, ``max_period`` twice the training span). The encoding is
-    periodic with period ``max_period``: an offset ``dt`` and ``dt + max_period`` are encoded
-    identically, so offsets outside ``[0, max_period)`` are refused instead of silently aliased
-    (the reference wraps around without warning).
+    (LaDID: 16 frequencies, 8 octaves, ``max_period`` twice the training span). The slowest pair,
+    the only one that resolves times on the scale of the training window, takes the same value
+    at ``dt`` and ``dt + max_period`` (the whole encoding is exactly periodic when every period
+    divides ``max_period``, e.g. ``octaves = num_frequencies - 1``; with LaDID's 16 frequencies
+    over 8 octaves the fast pairs are incommensurate, but none of them can tell ``dt`` from
+    ``dt + max_period`` at the window's scale either). Offsets outside ``[0, max_period)`` are
+    therefore refused instead of silently aliased (the reference wraps around without warning).
 
     Args:
         max_period: the largest period, in data time units.

@@ -1,0 +1,107 @@
+import math
+
+import pytest
+import torch
+
+from pyrodyn.dynamics.base import DynamicsModel
+from pyrodyn.dynamics.query import QueryDynamics, SinusoidalTimeEncoding
+
+
+def test_encoding_periods_and_values(device):
+    enc = SinusoidalTimeEncoding(max_period=8.0, num_frequencies=4, octaves=3.0).to(device)
+    periods = 2 * math.pi / enc.omega
+    torch.testing.assert_close(periods.cpu(), torch.tensor([8.0, 4.0, 2.0, 1.0]))
+    dt = torch.tensor([0.0, 0.5, 3.0], device=device)
+    phi = enc(dt)
+    assert phi.shape == (3, 8)
+    arg = dt[:, None] * (2 * math.pi / torch.tensor([8.0, 4.0, 2.0, 1.0], device=device))
+    torch.testing.assert_close(phi, torch.cat([arg.sin(), arg.cos()], -1))
+
+
+def test_encoding_wraps_at_its_largest_period_and_the_guard_refuses_it():
+    enc = SinusoidalTimeEncoding(max_period=8.0, num_frequencies=16, octaves=8.0)
+    # the aliasing the guard protects against: the slowest pair, the only one that resolves
+    # times on the scale of a window, takes the same value at dt and dt + P_max
+    arg = torch.tensor([1.3, 1.3 + 8.0])[:, None] * enc.omega
+    raw = torch.stack([arg.sin(), arg.cos()], -1)
+    torch.testing.assert_close(raw[0, 0], raw[1, 0], atol=1e-5, rtol=0)
+    # with octaves == num_frequencies - 1 every period divides P_max: exactly periodic
+    exact = SinusoidalTimeEncoding(max_period=8.0, num_frequencies=4, octaves=3.0)
+    arg = torch.tensor([1.3, 1.3 + 8.0])[:, None] * exact.omega
+    torch.testing.assert_close(arg.sin()[0], arg.sin()[1], atol=1e-5, rtol=0)
+    enc(torch.tensor([0.0, 7.99]))  # inside [0, P_max): fine
+    with pytest.raises(ValueError, match=r"largest period 8.*wraps around"):
+        enc(torch.tensor([1.0, 8.0]))
+    with pytest.raises(ValueError, match="before the window start"):
+        enc(torch.tensor([-0.5, 1.0]))
+    with pytest.raises(ValueError, match="finite"):
+        enc(torch.tensor([float("nan")]))
+
+
+def test_encoding_bad_arguments():
+    with pytest.raises(ValueError, match="max_period"):
+        SinusoidalTimeEncoding(max_period=0.0)
+    with pytest.raises(ValueError, match="num_frequencies"):
+        SinusoidalTimeEncoding(max_period=1.0, num_frequencies=0)
+
+
+def test_path_shapes_shared_and_per_row_times(device):
+    f = QueryDynamics(code_dim=3, latent_dim=5, max_period=10.0, hidden=(16,), dropout=0.0)
+    f = f.to(device)
+    assert isinstance(f, DynamicsModel)
+    psi = torch.randn(4, 3, device=device)
+    out = f.path(psi, torch.linspace(0, 5, 7, device=device))
+    assert out.shape == (4, 7, 5)
+    per_row = torch.rand(4, 6, device=device).cumsum(-1)
+    out2 = f.path(psi, per_row)
+    assert out2.shape == (4, 6, 5)
+    # row i at its own times equals a shared-time query of that row alone
+    torch.testing.assert_close(out2[2], f.path(psi[2], per_row[2]))
+    # sample dims to the left broadcast
+    assert f.path(psi.expand(2, 4, 3), per_row).shape == (2, 4, 6, 5)
+    # absolute times with an origin
+    origin = torch.full((4,), 3.0, device=device)
+    torch.testing.assert_close(f.path(psi, per_row + 3.0, origin=origin), out2)
+    assert f.path(psi, 3).shape == (4, 3, 5)
+
+
+def test_path_is_parallel_and_order_free():
+    f = QueryDynamics(2, 2, max_period=4.0, hidden=(8,), dropout=0.0)
+    psi = torch.randn(3, 2)
+    t = torch.tensor([0.5, 1.7, 3.1])
+    full = f.path(psi, t)
+    torch.testing.assert_close(full[:, 1:2], f.path(psi, t[1:2]))
+
+
+def test_path_errors():
+    f = QueryDynamics(3, 3, max_period=2.0, hidden=(8,))
+    psi = torch.randn(2, 3)
+    with pytest.raises(ValueError, match="wraps around"):
+        f.path(psi, torch.tensor([0.0, 2.5]))
+    with pytest.raises(ValueError, match="codes with last dim 3"):
+        f.path(torch.randn(2, 4), torch.tensor([0.0]))
+    with pytest.raises(ValueError, match="autonomous"):
+        f.path(psi, torch.tensor([0.0]), inputs=torch.zeros(2, 1, 1))
+    with pytest.raises(ValueError, match="do not broadcast"):
+        f.path(psi, torch.rand(5, 3))
+    with pytest.raises(TypeError, match="no step map"):
+        f.step(psi)
+    with pytest.raises(ValueError, match="dropout"):
+        QueryDynamics(3, 3, max_period=2.0, dropout=1.0)
+
+
+def test_dropout_only_in_training_mode():
+    f = QueryDynamics(3, 3, max_period=2.0, hidden=(32,), dropout=0.5)
+    psi, t = torch.randn(2, 3), torch.tensor([0.1, 0.2])
+    f.eval()
+    torch.testing.assert_close(f.path(psi, t), f.path(psi, t))
+    f.train()
+    assert not torch.equal(f.path(psi, t), f.path(psi, t))
+
+
+def test_gradients_reach_code_and_weights():
+    f = QueryDynamics(3, 3, max_period=2.0, hidden=(8,), dropout=0.0)
+    psi = torch.randn(2, 3, requires_grad=True)
+    f.path(psi, torch.tensor([0.0, 1.0])).square().sum().backward()
+    assert psi.grad is not None and torch.isfinite(psi.grad).all()
+    assert all(p.grad is not None for p in f.parameters())

@@ -1,0 +1,243 @@
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+
+from pyrodyn.data.batch import MultimodalBatch
+from pyrodyn.data.pendulum import pendulum_dataset
+from pyrodyn.dynamics.base import LinearDynamics
+from pyrodyn.dynamics.query import QueryDynamics
+from pyrodyn.likelihoods import Gaussian
+from pyrodyn.models.ladid import LaDID, horizon_curriculum, shooting_starts
+from pyrodyn.nn.encoders.ct_transformer import ContinuousTimeTransformer
+from pyrodyn.nn.fusion import Mean
+from pyrodyn.testing.model import check_model_guide, check_svi_step
+
+K = 4
+
+
+def make_model(shapes, *, context=4, fusion=None, dynamics=None, **kw):
+    liks = {m: Gaussian(s) for m, s in shapes.items()}
+    encs = {
+        m: ContinuousTimeTransformer(s, K, model_dim=16, num_layers=2, window=0.3)
+        for m, s in shapes.items()
+    }
+    if dynamics is None:
+        dynamics = QueryDynamics(K, K, max_period=4.0, hidden=(16,), dropout=0.0)
+    return LaDID(liks, encs, dynamics, fusion=fusion, context=context, **kw)
+
+
+def vector_batch(b=3, t=12, n=5, dt=0.1):
+    x = torch.randn(b, t, n)
+    return MultimodalBatch.from_tensors({"x": x}, times=torch.arange(t) * dt)
+
+
+def test_shooting_starts_and_errors():
+    assert shooting_starts(20, 5, 4, 1).tolist() == [0, 4, 8]
+    assert shooting_starts(10, 4, 6).tolist() == [0]
+    with pytest.raises(ValueError, match=r"= 11 steps does not fit in trajectories of 10 steps"):
+        shooting_starts(10, 4, 6, 1)
+
+
+def test_curriculum_visits_horizons_in_order_and_ends_long():
+    sched = horizon_curriculum(100, (1, 2, 4, 8), final_fraction=0.4)
+    values = [sched(s) for s in range(100)]
+    assert values[0] == 1 and values[-1] == 8
+    assert values == sorted(values)
+    assert sum(v == 8 for v in values) == 40
+    assert set(values) == {1, 2, 4, 8}
+    with pytest.raises(ValueError, match="increasing"):
+        horizon_curriculum(10, (4, 2))
+
+
+def test_shooting_batch_windows_are_slices_of_the_trajectories():
+    model = make_model({"x": 5}, context=3, windows_per_sequence=2, overlap=1, overlap_weight=1.0)
+    batch = vector_batch(b=2, t=16)
+    wb, pairs = model.shooting_batch(batch, horizon=3)
+    assert wb.num_sequences == 4 and wb.num_steps == 3 + 3 + 1
+    for r in range(4):
+        seq = r // 2
+        start = round(float(wb.times[r, 0]) / 0.1)
+        torch.testing.assert_close(wb.obs["x"][r], batch.obs["x"][seq, start : start + 7])
+    # consecutive windows: the overlap steps of window a are the first query steps of window b
+    for a, b in pairs.tolist():
+        torch.testing.assert_close(wb.times[a, 6:7], wb.times[b, 3:4])
+    # without overlap: k distinct windows per sequence, horizon None -> one full window
+    model2 = make_model({"x": 5}, context=3, windows_per_sequence=3)
+    wb2, pairs2 = model2.shooting_batch(batch, horizon=2)
+    assert pairs2 is None and wb2.num_sequences == 6
+    starts = (wb2.times[:, 0] / 0.1).round().reshape(2, 3)
+    assert all(len(set(r.tolist())) == 3 for r in starts)
+    wb3, _ = model2.shooting_batch(batch)
+    assert wb3.num_steps == 16 and wb3.num_sequences == 2
+
+
+def test_one_step_is_finite_and_terms_are_named():
+    model = make_model({"x": 5}, overlap=1, overlap_weight=0.5)
+    assert model.is_elbo is False
+    batch = vector_batch(t=14)
+    check_model_guide(model, model.shooting_batch(batch, 3)[0])
+    check_svi_step(model, batch, horizon=3)
+    total, terms = model.loss(batch, horizon=3)
+    assert set(terms) == {"nll.x", "kl.psi", "reg.embedding", "reg.overlap"}
+    assert torch.isfinite(total)
+
+
+def test_plain_elbo_without_regularisers():
+    model = make_model({"x": 5}, embedding_weight=0.0)
+    assert model.is_elbo is True
+    batch = vector_batch()
+    total, terms = model.loss(batch, horizon=4)
+    torch.testing.assert_close(total.detach(), terms["nll.x"] + terms["kl.psi"])
+
+
+def test_two_modalities_vector_and_frames_with_a_missing_modality():
+    ds = pendulum_dataset(num_trials=3, num_steps=12, dt=0.05, modalities=("video", "angle"))
+    batch = ds.batch()
+    batch = MultimodalBatch.from_tensors(
+        {"video": batch.obs["video"][..., :16, :16], "angle": batch.obs["angle"]},
+        times=batch.times,
+    )
+    for fusion in (None, Mean()):
+        model = make_model({"video": (16, 16), "angle": 2}, fusion=fusion)
+        total, terms = model.loss(
+            batch.drop("angle", rows=torch.tensor([True, False, False])), horizon=4
+        )
+        assert torch.isfinite(total)
+        assert {"nll.video", "nll.angle", "kl.psi"} <= set(terms)
+    out = model.forecast(batch)
+    assert out["video"].shape == (3, 12, 16, 16) and out["angle"].shape == (3, 12, 2)
+    # a modality that is only decoded (no encoder)
+    liks = {"video": Gaussian((16, 16)), "angle": Gaussian(2)}
+    enc = {"angle": ContinuousTimeTransformer(2, K, model_dim=8, num_layers=1)}
+    dyn = QueryDynamics(K, K, max_period=4.0, hidden=(8,), dropout=0.0)
+    only = LaDID(liks, enc, dyn, context=4)
+    assert torch.isfinite(only.loss(batch, horizon=4)[0])
+
+
+def test_per_modality_latents_with_mmvm():
+    from pyrodyn.nn.fusion.mmvm import MMVM
+
+    model = make_model({"x": 5, "y": 3}, fusion=MMVM(alpha=0.5), embedding_weight=1.0)
+    batch = MultimodalBatch.from_tensors(
+        {"x": torch.randn(2, 10, 5), "y": torch.randn(2, 10, 3)}, times=torch.arange(10) * 0.1
+    )
+    total, terms = model.loss(batch, horizon=3)
+    assert torch.isfinite(total)
+    assert {"kl.psi_x", "kl.psi_y"} <= set(terms)
+
+
+def test_step_dynamics_serve_the_same_path_interface():
+    dyn = LinearDynamics(K, init_scale=0.9)
+    model = make_model({"x": 5}, dynamics=dyn, time_step=0.1)
+    batch = vector_batch()
+    total, _ = model.loss(batch, horizon=4)
+    assert torch.isfinite(total)
+    enc = model.encode(batch)
+    # path of a step model: the state at offset k is A^k z0
+    z0 = enc["code"]
+    torch.testing.assert_close(enc["latent"][:, 0], z0)
+    torch.testing.assert_close(enc["latent"][:, 2], dyn.step(dyn.step(z0)))
+    with pytest.raises(ValueError, match="needs time_step"):
+        make_model({"x": 5}, dynamics=LinearDynamics(K))
+    off = MultimodalBatch.from_tensors(
+        {"x": torch.randn(2, 8, 5)}, times=torch.arange(8) * 0.1 + torch.tensor([0, 0.05]).repeat(4)
+    )
+    with pytest.raises(ValueError, match="grid of time_step"):
+        model.encode(off)
+
+
+def test_encode_forecast_generate():
+    model = make_model({"x": 5}).eval()
+    batch = vector_batch(t=12)
+    enc = model.encode(batch)
+    assert enc["latent"].shape == (3, 12, K) and enc["code"].shape == (3, K)
+    off = model.forecast(batch, torch.tensor([0.05, 0.55, 1.05]))
+    assert off["x"].shape == (3, 3, 5)
+    gen = model.generate(5, init=batch)
+    assert gen["x"].shape == (3, 5, 5) and gen["latent"].shape == (3, 5, K)
+    with pytest.raises(ValueError, match="wraps around"):
+        model.forecast(batch, torch.tensor([0.5, 4.5]))
+
+
+def test_bad_inputs_are_loud():
+    model = make_model({"x": 5}, context=6)
+    with pytest.raises(ValueError, match="context of 6 frames is not shorter than the trajectory"):
+        model.loss(vector_batch(t=6), horizon=1)
+    with pytest.raises(ValueError, match="does not fit"):
+        model.loss(vector_batch(t=10), horizon=8)
+    x = torch.randn(1, 10, 5)
+    dup = MultimodalBatch.from_tensors(
+        {"x": x}, times=torch.tensor([0, 1, 1, 2, 3, 4, 5, 6, 7, 8.0])
+    )
+    with pytest.raises(ValueError, match="duplicate time stamps"):
+        model.loss(dup, horizon=2)
+    uns = MultimodalBatch.from_tensors(
+        {"x": x}, times=torch.tensor([0, 2, 1, 3, 4, 5, 6, 7, 8, 9.0])
+    )
+    with pytest.raises(ValueError, match="unsorted time stamps"):
+        model.loss(uns, horizon=2)
+    with pytest.raises(ValueError, match="longer than the trajectory"):
+        model.forecast(vector_batch(t=4))
+    with pytest.raises(ValueError, match="code of size"):
+        LaDID(
+            {"x": Gaussian(5)},
+            {"x": ContinuousTimeTransformer(5, 3, model_dim=8, num_layers=1)},
+            QueryDynamics(K, K, max_period=1.0),
+        )
+
+
+def test_reference_compat_loss_equals_a_hand_computation():
+    torch.manual_seed(0)
+    model = make_model(
+        {"x": 5}, reference_compat=True, reference_num_train=30, embedding_weight=1.0
+    ).eval()
+    batch = vector_batch(b=2, t=10)
+    assert model.is_elbo is False
+    pyro.set_rng_seed(3)
+    total, terms = model.loss(batch)  # horizon None: one window per sequence
+    # by hand with the same noise
+    pyro.set_rng_seed(3)
+    enc = model.encoders["x"]
+    tok = enc(batch.obs["x"], batch.mask["x"], batch.times, context=4)
+    loc = tok.loc[:, :4].mean(1)
+    scale = (tok.scale[:, :4] ** 2).sum(1).sqrt() / 4
+    psi = dist.Normal(loc, scale).rsample()
+    z = model.dynamics.path(psi, batch.times - batch.times[:, :1])
+    mean = model.decoders["x"](z)["loc"]
+    recon = -dist.Normal(mean, 1e-3).log_prob(batch.obs["x"])[:, 4:].sum()
+    emb = -tok.log_prob(z)[:, 4:].sum()
+    prior = -dist.Normal(0.0, 1.0).log_prob(psi).sum()
+    expected = 30 / 2 * (recon + emb + prior)
+    torch.testing.assert_close(total.detach(), expected.detach(), rtol=1e-5, atol=1e-3)
+    torch.testing.assert_close(terms["ref.recon"], recon.detach(), rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_learns_the_vector_pendulum_well_beyond_a_constant_predictor():
+    from pyrodyn.metrics.forecast import forecast_nmse_curve
+
+    from pyrodyn.infer.fit import fit
+
+    torch.manual_seed(0)
+    train = pendulum_dataset(num_trials=128, num_steps=30, dt=0.05, obs_dim=8, seed=0)
+    test = pendulum_dataset(num_trials=32, num_steps=30, dt=0.05, obs_dim=8, seed=1)
+    liks = {"x": Gaussian(8, scale=0.1)}
+    encs = {"x": ContinuousTimeTransformer(8, 8, model_dim=32, num_layers=2, window=0.25)}
+    dyn = QueryDynamics(8, 8, max_period=3.0, hidden=(64, 64), dropout=0.0)
+    model = LaDID(liks, encs, dyn, context=10)
+    steps = 600
+    fit(
+        model,
+        train,
+        steps=steps,
+        lr=3e-3,
+        batch_size=16,
+        window=30,
+        schedules={"horizon": horizon_curriculum(steps, (2, 5, 10, 20), 0.5)},
+        progress=False,
+    )
+    model.eval()
+    res = forecast_nmse_curve(model, test, context=10, horizon=20)
+    assert res["nmse"] < 0.5 * res["baseline_constant"]
+    assert res["nmse"] < 0.35
