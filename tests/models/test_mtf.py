@@ -1,0 +1,241 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pyrodyn.data.batch import MultimodalBatch
+from pyrodyn.dynamics import PLRNN, ClippedDendPLRNN
+from pyrodyn.likelihoods import Categorical, Gaussian, Ordinal, Poisson
+from pyrodyn.models.mtf import MTF
+from pyrodyn.nn.encoders.temporal_conv import TemporalConvEncoder
+from pyrodyn.nn.fusion import Mean
+from pyrodyn.testing.model import check_model_guide, check_svi_step
+
+
+def make_batch(b=3, t=24, device="cpu", seed=0):
+    g = torch.Generator().manual_seed(seed)
+    data = {
+        "gauss": torch.randn(b, t, 3, generator=g),
+        "ord": torch.randint(1, 6, (b, t, 4), generator=g).float(),
+        "counts": torch.poisson(torch.ones(b, t, 2)),
+    }
+    return MultimodalBatch.from_tensors(data).to(device)
+
+
+def make_model(k=4, m=4, per_modality=False, **kw):
+    liks = {"gauss": Gaussian(3), "ord": Ordinal(4, 5), "counts": Poisson(2)}
+    enc = None
+    if per_modality:
+        enc = {
+            "gauss": TemporalConvEncoder(3, k, kernel_sizes=(3,)),
+            "ord": TemporalConvEncoder(4, k, kernel_sizes=(3,)),
+            "counts": TemporalConvEncoder(2, k, kernel_sizes=(3,)),
+        }
+        return MTF(liks, ClippedDendPLRNN(m, num_bases=2), k, tau=5, encoders=enc, **kw)
+    return MTF(liks, ClippedDendPLRNN(m, num_bases=2), k, tau=5, **kw)
+
+
+@pytest.mark.parametrize(("k", "m"), [(4, 4), (3, 5)])
+def test_loss_finite_with_named_terms(k, m, device):
+    model = make_model(k, m).to(device)
+    total, terms = model.loss(make_batch(device=device))
+    assert torch.isfinite(total)
+    assert set(terms) == {
+        "rec.gauss",
+        "rec.ord",
+        "rec.counts",
+        "obs.gauss",
+        "obs.ord",
+        "obs.counts",
+        "lat",
+        "entropy",
+    }
+    assert not MTF.is_elbo
+    total.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_loss_combines_terms_with_correct_entropy_sign(device):
+    batch = make_batch(device=device)
+    for compat, sign in ((False, -1.0), (True, 1.0)):
+        model = make_model(reference_compat=compat).to(device).eval()
+        torch.manual_seed(1)
+        total, t = model.loss(batch)
+        rec = sum(v for n, v in t.items() if n.startswith("rec."))
+        obs = sum(v for n, v in t.items() if n.startswith("obs."))
+        torch.testing.assert_close(total.detach(), rec + obs + t["lat"] + sign * t["entropy"])
+
+
+def test_terms_are_averages_per_step(device):
+    model = make_model(lat_weight=0.0).to(device).eval()
+    batch = make_batch(device=device)
+    doubled = MultimodalBatch.from_tensors(
+        {m: torch.cat([x, x], 0) for m, x in batch.obs.items()}
+    ).to(device)
+    model.sample_latent = False
+    _, a = model.loss(batch)
+    _, b = model.loss(doubled)
+    torch.testing.assert_close(a["obs.gauss"], b["obs.gauss"])
+    torch.testing.assert_close(a["rec.ord"], b["rec.ord"])
+
+
+def test_reference_compat_gaussian_is_half_sse_of_first_sequence(device):
+    model = make_model(reference_compat=True, sample_latent=False).to(device).eval()
+    batch = make_batch(device=device)
+    _, terms = model.loss(batch)
+    z = model.posterior(batch).loc
+    loc = model.decode(z)["gauss"]["loc"]
+    sse = 0.5 * (loc - batch.obs["gauss"])[0].square().sum()
+    torch.testing.assert_close(terms["rec.gauss"], sse.detach())
+
+
+@pytest.mark.parametrize("per_modality", [False, True])
+def test_missing_modality_gives_finite_loss(per_modality, device):
+    model = make_model(per_modality=per_modality).to(device)
+    batch = make_batch(b=4, device=device)
+    rows = torch.tensor([True, False, True, False])
+    batch = batch.drop("ord", rows).drop("gauss", torch.tensor([False, True, False, False]))
+    # a hole of single entries too
+    batch.mask["counts"][2, 3:7] = False
+    total, terms = model.loss(batch)
+    assert torch.isfinite(total)
+    assert all(torch.isfinite(v) for v in terms.values())
+
+
+def test_missing_modality_uses_fusion_of_available(device):
+    model = make_model(per_modality=True, fusion=Mean()).to(device).eval()
+    batch = make_batch(b=2, device=device)
+    only_gauss = batch.drop("ord").drop("counts")
+    q = model.posterior(only_gauss)
+    expected = model.encoders["gauss"](batch.obs["gauss"], batch.mask["gauss"])
+    torch.testing.assert_close(q.loc, expected.loc)
+
+
+def test_all_modalities_missing_raises(device):
+    model = make_model().to(device)
+    batch = make_batch(b=3, device=device)
+    row = torch.tensor([False, True, False])
+    for m in ("gauss", "ord", "counts"):
+        batch = batch.drop(m, row)
+    with pytest.raises(ValueError, match=r"every modality is missing in sequences \[1\]"):
+        model.loss(batch)
+
+
+def test_bad_inputs_raise(device):
+    with pytest.raises(ValueError, match="forcing_dim K=6 must lie in"):
+        make_model(k=6, m=4)
+    with pytest.raises(ValueError, match="tau must be >= 1"):
+        MTF({"g": Gaussian(3)}, PLRNN(3), tau=0)
+    model = make_model().to(device)
+    batch = make_batch(t=4, device=device)
+    with pytest.raises(ValueError, match="larger than the window of 4"):
+        model.loss(batch)
+    extra = MultimodalBatch.from_tensors({**make_batch().obs, "video": torch.zeros(3, 24, 2)}).to(
+        device
+    )
+    with pytest.raises(ValueError, match=r"\['video'\] have no likelihood"):
+        model.loss(extra)
+    with pytest.raises(ValueError, match="lacks modalities"):
+        model.loss(make_batch(device=device).select(["gauss", "ord"]))
+    with pytest.raises(TypeError, match="unknown scheduled values"):
+        model.loss(make_batch(device=device), beta=1.0)
+    with pytest.raises(ValueError, match="encoders must name exactly"):
+        MTF(
+            {"g": Gaussian(3)},
+            PLRNN(3),
+            encoders={"h": TemporalConvEncoder(3, 3)},
+        )
+
+
+def test_scheduled_weights_and_gtf_alpha(device):
+    model = make_model().to(device).eval()
+    batch = make_batch(device=device)
+    torch.manual_seed(0)
+    total, terms = model.loss(batch, rec_weight=0.0, obs_weight=0.0, entropy_weight=0.0)
+    torch.testing.assert_close(total.detach(), terms["lat"])
+    total, _ = model.loss(batch, alpha=0.3)
+    assert torch.isfinite(total)
+
+
+def test_generate_free_runs_from_encoder_state(device):
+    model = make_model(3, 5).to(device)
+    batch = make_batch(device=device)
+    out = model.generate(50, init=batch, num_trials=4, burn_in=0)
+    assert out["gauss"].shape == (4, 50, 3)
+    assert out["ord"].shape == (4, 50, 4)
+    assert out["counts"].shape == (4, 50, 2)
+    assert out["latent"].shape == (4, 50, 5)
+    loc = model.encode(batch)["latent"][:, 0]
+    torch.testing.assert_close(out["latent"][:, 0, :3], loc[[0, 1, 2, 0]])
+    # the trajectory is the model's own iteration
+    torch.testing.assert_close(out["latent"][:, 1], model.dynamics.step(out["latent"][:, 0]))
+    assert set(out["ord"].unique().tolist()) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+    burned = model.generate(10, init=batch, num_trials=1, burn_in=5)
+    assert burned["gauss"].shape == (1, 10, 3)
+
+
+def test_forecast_shapes_and_first_step(device):
+    model = make_model().to(device)
+    batch = make_batch(device=device)
+    fc = model.forecast(batch, 3)
+    assert fc["gauss"].shape == (3, 24, 3, 3)
+    loc = model.encode(batch)["latent"]
+    one = model.predict(model.dynamics.step(loc))["gauss"]
+    torch.testing.assert_close(fc["gauss"][:, :, 0], one)
+
+
+def test_model_guide_and_one_step(device):
+    model = make_model().to(device)
+    batch = make_batch(device=device)
+    check_model_guide(model, batch)
+    check_svi_step(model, batch)
+
+
+def test_symbolic_only_categorical(device):
+    labels = torch.randint(0, 8, (2, 30))
+    onehot = torch.nn.functional.one_hot(labels, 8).float()
+    batch = MultimodalBatch.from_tensors({"octant": onehot}).to(device)
+    model = MTF(
+        {"octant": Categorical(8, one_hot=True, reference_class=True)},
+        ClippedDendPLRNN(6, num_bases=2),
+        tau=5,
+    ).to(device)
+    total, _ = model.loss(batch)
+    assert torch.isfinite(total)
+    out = model.generate(7, init=batch)
+    assert out["octant"].shape == (1, 7, 8)
+    assert torch.all(out["octant"].sum(-1) == 1)
+
+
+@pytest.mark.slow
+def test_learns_short_lorenz63_reconstruction():
+    from pyrodyn.data.dataset import MultimodalDataset
+    from pyrodyn.data.lorenz_multimodal import make_lorenz63_multimodal
+    from pyrodyn.metrics.state_space import d_stsp
+
+    data = make_lorenz63_multimodal(20000, noise=0.1, num_poisson=0, seed=1)
+    ds = MultimodalDataset({"gaussian": data["gaussian"], "ordinal": data["ordinal"]})
+    model = MTF(
+        {"gaussian": Gaussian(3), "ordinal": Ordinal(8, 7)},
+        ClippedDendPLRNN(16, num_bases=10),
+        tau=10,
+        entropy_weight=1.0,
+    )
+    opt = torch.optim.RAdam(model.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    steps = 1500
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = 3e-3 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+        total, _ = model.loss(ds.sample_batch(32, window=100, generator=g))
+        opt.zero_grad()
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+    x_true = data["true_state"][10000:]
+    gen = model.generate(20000, init=ds.batch(start=torch.tensor([0]), window=100), burn_in=500)
+    x_gen = gen["gaussian"][0].numpy()
+    blob = np.random.default_rng(0).normal(size=x_gen.shape)
+    score, blob_score = d_stsp(x_true, x_gen), d_stsp(x_true, blob)
+    assert score < 0.5 * blob_score, (score, blob_score)
