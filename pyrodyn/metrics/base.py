@@ -1,0 +1,104 @@
+"""The metric registry: every evaluation metric is a plain function declared with what it needs.
+
+A registered metric is called with keyword arguments named after its ``needs`` plus any options::
+
+    spec = get_metric("d_stsp")
+    value = spec.fn(x_true=x, x_gen=y, n_bins=10)
+
+The ``needs`` vocabulary (what an evaluator must supply):
+
+* ``"x_true"``, ``"x_gen"``: two trajectories, numpy ``(T, N)``;
+* ``"forecasts"``: n-step forecasts ``(T, H, N)`` aligned with ``x_true``: ``forecasts[t, k]``
+  predicts ``x_true[t + k + 1]``;
+* ``"step"``, ``"jacobian"``: callables of a state (a discrete-time map and its Jacobian);
+* ``"latent_true"``, ``"latent_pred"``: latent arrays ``(T, D)`` or ``(B * T, D)``;
+* ``"model"``, ``"data"``: a fitted model and a dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+NEEDS_VOCABULARY: tuple[str, ...] = (
+    "x_true",
+    "x_gen",
+    "forecasts",
+    "step",
+    "jacobian",
+    "latent_true",
+    "latent_pred",
+    "model",
+    "data",
+)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A registered metric.
+
+    Attributes:
+        name: the key used in ``metrics.json`` and on the command line.
+        fn: the metric function, called with keyword arguments named after ``needs``.
+        needs: the inputs the metric consumes (see the module docstring for the vocabulary).
+        description: one line for listings.
+    """
+
+    name: str
+    fn: Callable
+    needs: tuple[str, ...]
+    description: str
+
+
+METRICS: dict[str, MetricSpec] = {}
+
+
+def register_metric(
+    name: str, *, needs: tuple[str, ...], description: str
+) -> Callable[[Callable], Callable]:
+    """Decorator registering ``fn`` under ``name``; returns ``fn`` unchanged.
+
+    Args:
+        name: registry key (unique).
+        needs: inputs the metric consumes, from :data:`NEEDS_VOCABULARY`.
+        description: one-line description.
+
+    Raises:
+        ValueError: on a duplicate name or an unknown entry in ``needs``.
+    """
+    needs = tuple(needs)
+    unknown = [n for n in needs if n not in NEEDS_VOCABULARY]
+    if unknown:
+        raise ValueError(
+            f"register_metric({name!r}): unknown needs {unknown}; expected entries of "
+            f"{list(NEEDS_VOCABULARY)}"
+        )
+
+    def decorator(fn: Callable) -> Callable:
+        existing = METRICS.get(name)
+        if existing is not None and existing.fn is not fn:
+            qual = getattr(existing.fn, "__qualname__", existing.fn)
+            raise ValueError(f"metric {name!r} is already registered (by {qual})")
+        METRICS[name] = MetricSpec(name=name, fn=fn, needs=needs, description=description)
+        return fn
+
+    return decorator
+
+
+def get_metric(name: str) -> MetricSpec:
+    """The :class:`MetricSpec` registered under ``name``.
+
+    Raises:
+        ValueError: for an unknown name, listing the registered ones.
+    """
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown metric {name!r}; registered metrics are {list_metrics()}"
+        ) from None
+
+
+def list_metrics() -> list[str]:
+    """Sorted names of the registered metrics."""
+    return sorted(METRICS)
