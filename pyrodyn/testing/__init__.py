@@ -10,7 +10,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_LAZY = {"LikelihoodConformance": "pyrodyn.testing.likelihood"}
+_LAZY = {
+    "DynamicsConformance": "pyrodyn.testing.dynamics",
+    "EncoderConformance": "pyrodyn.testing.encoder",
+    "LikelihoodConformance": "pyrodyn.testing.likelihood",
+    "check_model_guide": "pyrodyn.testing.model",
+    "check_svi_step": "pyrodyn.testing.model",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -19,4 +25,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'pyrodyn.testing' has no attribute {name!r}")
 
 
-__all__ = ["LikelihoodConformance"]
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = sorted(_LAZY)

@@ -104,3 +104,12 @@ def test_kit_asks_for_a_grid_when_support_is_not_enumerable():
 
     with pytest.raises(NotImplementedError, match="support_grid"):
         NoGrid().test_normalisation()
+
+
+def test_lazy_exports():
+    import pyrodyn.testing as kits
+
+    assert kits.LikelihoodConformance is LikelihoodConformance
+    assert set(kits.__all__) <= set(dir(kits))
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = kits.Nope
