@@ -1,0 +1,351 @@
+"""LaDID benchmarks (issue 7; spec ladid 3, 4.2, 8.2): one command per target.
+
+    .venv/bin/python scripts/bench_ladid.py --tasks vector,video,compare --budget 600
+
+Tasks (each trains within ``--budget`` seconds of wall clock, then evaluates):
+
+* ``vector``: pendulum with per-instance g/L ~ U(5, 15) and damping ~ U(0, 0.5), a 16-dim noisy
+  linear mix of (sin, cos, velocity); 400 train / 50 test trajectories of 60 steps (dt 0.05).
+  Reports the per-step nMSE over a 50-step horizon from a 10-frame context next to constant and
+  persistence baselines, a beyond-horizon test (100 steps), off-grid queries (half steps),
+  linear-probe R2 from psi to g/L and damping next to the same probe on the raw context, and a
+  few-shot transfer curve to g/L = 20 (outside the training range) with the dynamics frozen.
+* ``video``: the same pendulums rendered at 32x32 (MSVI recipe); nMSE over 50 steps.
+* ``compare``: on the vector task and budget, LaDID with a PLRNN step dynamics behind the same
+  ``path`` interface, the MTF model (PLRNN, sparse teacher forcing) and the SVAE, each forecasting
+  from the same 10-frame context.
+
+Figures go to stdout (markdown) and ``--out`` (JSON). Run timed figures under
+``/work/tools/cpu exclusive`` on the shared machine; ``--quick`` shrinks data and budgets for a
+smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from typing import Any
+
+import torch
+
+import pyrodyn
+from pyrodyn.data.pendulum import arrays_to_dataset, pendulum_arrays
+from pyrodyn.dynamics.query import QueryDynamics
+from pyrodyn.infer.fit import fit
+from pyrodyn.likelihoods import Gaussian
+from pyrodyn.metrics.forecast import (
+    code_probe_r2,
+    few_shot_transfer,
+    forecast_nmse_curve,
+    offgrid_nmse_curve,
+)
+from pyrodyn.models.ladid import LaDID
+from pyrodyn.nn.encoders.ct_transformer import ContinuousTimeTransformer
+
+CONTEXT, HORIZON, DT = 10, 50, 0.05
+HORIZONS = (1, 2, 4, 8, 16, 32, 50)
+
+
+class TimeCurriculum:
+    """Query-horizon curriculum over wall-clock time (``fit`` runs with a time budget).
+
+    The last horizon gets ``final_fraction`` of the budget; the others share the rest.
+    """
+
+    def __init__(self, budget: float, horizons=HORIZONS, final_fraction: float = 0.4) -> None:
+        self.budget, self.horizons, self.final = budget, tuple(horizons), final_fraction
+        self.start: float | None = None
+
+    def __call__(self, step: int) -> int:
+        if self.start is None:
+            self.start = time.monotonic()
+        frac = (time.monotonic() - self.start) / self.budget
+        early = 1.0 - self.final
+        if frac >= early:
+            return self.horizons[-1]
+        i = int(frac / early * (len(self.horizons) - 1))
+        return self.horizons[min(i, len(self.horizons) - 2)]
+
+
+def pendulum_sets(args: argparse.Namespace, modalities: tuple[str, ...]) -> dict[str, Any]:
+    """Train/test/long/dense/new-constant splits sharing one observation map."""
+    n_train, n_test = (64, 16) if args.quick else (400, 50)
+    kw = {"modalities": modalities, "dt": DT}
+    t = CONTEXT + HORIZON
+    return {
+        "train": arrays_to_dataset(pendulum_arrays(n_train, t, seed=0, **kw)),
+        "test": arrays_to_dataset(pendulum_arrays(n_test, t, seed=1, **kw)),
+        "long": arrays_to_dataset(pendulum_arrays(n_test, CONTEXT + 2 * HORIZON, seed=2, **kw)),
+        "dense": arrays_to_dataset(pendulum_arrays(n_test, 2 * t, seed=3, **{**kw, "dt": DT / 2})),
+        "new_train": arrays_to_dataset(pendulum_arrays(20, t, seed=4, gl_range=(20.0, 20.0), **kw)),
+        "new_test": arrays_to_dataset(
+            pendulum_arrays(n_test, t, seed=5, gl_range=(20.0, 20.0), **kw)
+        ),
+    }
+
+
+def build_ladid(shapes: dict[str, Any], args: argparse.Namespace, dynamics=None, **kw) -> LaDID:
+    k = args.code_dim
+    liks = {m: Gaussian(s, scale=0.1) for m, s in shapes.items()}
+    encs = {
+        m: ContinuousTimeTransformer(
+            s, k, model_dim=args.model_dim, num_layers=args.layers, window=args.window
+        )
+        for m, s in shapes.items()
+    }
+    if dynamics is None:
+        dynamics = QueryDynamics(
+            k,
+            k,
+            max_period=2 * (CONTEXT + HORIZON) * DT,
+            hidden=(args.hidden, args.hidden),
+            dropout=args.dropout,
+        )
+    return LaDID(liks, encs, dynamics, context=CONTEXT, **kw)
+
+
+def train(model, data, budget: float, args: argparse.Namespace, schedules=None) -> dict:
+    t0 = time.monotonic()
+    res = fit(
+        model,
+        data,
+        steps=10**7,
+        max_time=budget,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        window=CONTEXT + HORIZON,
+        schedules=schedules,
+        seed=args.seed,
+        progress=False,
+    )
+    model.eval()
+    last = res.history[-1] if res.history else {}
+    return {
+        "steps": res.steps_done,
+        "seconds": time.monotonic() - t0,
+        "last_loss": last.get("loss"),
+    }
+
+
+def ladid_vector(args: argparse.Namespace, out: dict) -> None:
+    sets = pendulum_sets(args, ("x",))
+    torch.manual_seed(args.seed)
+    model = build_ladid({"x": 16}, args, embedding_weight=args.embedding_weight)
+    info = train(model, sets["train"], args.budget, args, {"horizon": TimeCurriculum(args.budget)})
+    r = forecast_nmse_curve(model, sets["test"], context=CONTEXT, horizon=HORIZON)
+    longr = forecast_nmse_curve(model, sets["long"], context=CONTEXT, horizon=2 * HORIZON)
+    off = offgrid_nmse_curve(model, sets["dense"], stride=2, context=CONTEXT, horizon=HORIZON)
+    probe = code_probe_r2(model, sets["train"], sets["test"], context=CONTEXT)
+    shots = (0, 1, 5, 20)
+    few = few_shot_transfer(
+        model,
+        sets["new_train"],
+        sets["new_test"],
+        shots=shots,
+        steps=args.few_shot_steps,
+        horizon=HORIZON,
+        context=CONTEXT,
+    )
+    out["vector"] = {
+        "train": info,
+        "params": sum(p.numel() for p in model.parameters()),
+        "nmse50": r["nmse"],
+        "first10": r["first10"],
+        "last10": r["last10"],
+        "baseline_constant": r["baseline_constant"],
+        "baseline_persistence": r["baseline_persistence"],
+        "curve": r["curve"].tolist(),
+        "beyond_horizon_51_100": float(longr["curve"][HORIZON:].mean()),
+        "beyond_horizon_constant_51_100": float(longr["curve_constant"][HORIZON:].mean()),
+        "offgrid_nmse": off["nmse"],
+        "ongrid_nmse_same_queries": off["on_grid_nmse"],
+        "probe_r2": probe,
+        "few_shot_gl20": {str(k): v for k, v in few.items()},
+        "few_shot_steps": args.few_shot_steps,
+    }
+
+
+def ladid_video(args: argparse.Namespace, out: dict) -> None:
+    sets = pendulum_sets(args, ("video",))
+    torch.manual_seed(args.seed)
+    model = build_ladid({"video": (32, 32)}, args, embedding_weight=args.embedding_weight)
+    info = train(model, sets["train"], args.budget, args, {"horizon": TimeCurriculum(args.budget)})
+    r = forecast_nmse_curve(model, sets["test"], context=CONTEXT, horizon=HORIZON)
+    out["video"] = {
+        "train": info,
+        "params": sum(p.numel() for p in model.parameters()),
+        "nmse50": r["nmse"],
+        "first10": r["first10"],
+        "last10": r["last10"],
+        "baseline_constant": r["baseline_constant"],
+        "baseline_persistence": r["baseline_persistence"],
+        "blank": 1.0,
+        "curve": r["curve"].tolist(),
+    }
+
+
+def _step_forecaster(model, modality: str):
+    """Adapter: a step model's ``forecast(batch, H)`` from the last context step."""
+
+    def predict(batch, times):
+        ctx = type(batch)(
+            obs={k: v[:, :CONTEXT] for k, v in batch.obs.items()},
+            mask={k: v[:, :CONTEXT] for k, v in batch.mask.items()},
+            times=batch.times[:, :CONTEXT],
+            lengths=torch.full((batch.num_sequences,), CONTEXT, dtype=torch.long),
+        )
+        h = times.shape[1]
+        return {modality: model.forecast(ctx, h)[modality][:, CONTEXT - 1]}
+
+    return predict
+
+
+def compare(args: argparse.Namespace, out: dict) -> None:
+    sets = pendulum_sets(args, ("x",))
+    rows = {}
+    if "vector" in out:
+        rows["LaDID (QueryDynamics)"] = out["vector"]["nmse50"]
+    try:
+        from pyrodyn.dynamics.plrnn import ClippedShallowPLRNN
+
+        torch.manual_seed(args.seed)
+        dyn = ClippedShallowPLRNN(args.code_dim, 64)
+        model = build_ladid({"x": 16}, args, dynamics=dyn, time_step=DT, embedding_weight=0.0)
+        info = train(
+            model, sets["train"], args.budget, args, {"horizon": TimeCurriculum(args.budget)}
+        )
+        r = forecast_nmse_curve(model, sets["test"], context=CONTEXT, horizon=HORIZON)
+        rows["LaDID (ClippedShallowPLRNN path)"] = r["nmse"]
+        out["compare_ladid_plrnn"] = {"train": info, "nmse50": r["nmse"]}
+    except Exception as exc:  # report, never hide
+        out["compare_ladid_plrnn"] = {"error": repr(exc)}
+    for name, build in (("MTF (ClippedShallowPLRNN)", _build_mtf), ("SVAE", _build_svae)):
+        try:
+            torch.manual_seed(args.seed)
+            model = build()
+            info = train(model, sets["train"], args.budget, args)
+            model.eval()
+            r = forecast_nmse_curve(
+                _step_forecaster(model, "x"), sets["test"], context=CONTEXT, horizon=HORIZON
+            )
+            rows[name] = r["nmse"]
+            out[f"compare_{name}"] = {"train": info, "nmse50": r["nmse"]}
+        except Exception as exc:
+            out[f"compare_{name}"] = {"error": repr(exc)}
+    out["compare_table"] = rows
+
+
+def _build_mtf():
+    from pyrodyn.dynamics.plrnn import ClippedShallowPLRNN
+    from pyrodyn.models.mtf import MTF
+
+    return MTF({"x": Gaussian(16)}, ClippedShallowPLRNN(16, 64), tau=10)
+
+
+def _build_svae():
+    from pyrodyn.dynamics.plrnn import ClippedShallowPLRNN
+    from pyrodyn.models.svae import SVAE
+
+    return SVAE({"x": Gaussian(16)}, 8, dynamics=ClippedShallowPLRNN(8, 64), decoder="mlp")
+
+
+def report(out: dict) -> str:
+    lines = []
+    v = out.get("vector")
+    if v:
+        lines += [
+            "| vector pendulum (g/L, damping per instance) | value |",
+            "|---|---|",
+            f"| training | {v['train']['steps']} steps in {v['train']['seconds']:.0f} s, "
+            f"{v['params']} params |",
+            f"| nMSE over 50 steps (first 10 / last 10) | {v['nmse50']:.3f} "
+            f"({v['first10']:.3f} / {v['last10']:.3f}) |",
+            f"| constant / persistence baseline | {v['baseline_constant']:.3f} / "
+            f"{v['baseline_persistence']:.3f} |",
+            f"| beyond horizon, steps 51-100 (constant) | {v['beyond_horizon_51_100']:.3f} "
+            f"({v['beyond_horizon_constant_51_100']:.3f}) |",
+            f"| off-grid half-step queries (on-grid same horizon) | {v['offgrid_nmse']:.3f} "
+            f"({v['ongrid_nmse_same_queries']:.3f}) |",
+            "| probe R2 psi -> g/L, damping (raw context) | "
+            f"{v['probe_r2']['true_gl']:.3f}, {v['probe_r2']['true_damping']:.3f} "
+            f"({v['probe_r2']['raw.true_gl']:.3f}, {v['probe_r2']['raw.true_damping']:.3f}) |",
+            "| few-shot g/L = 20, dynamics frozen: nMSE by #trajectories | "
+            + ", ".join(f"{k}: {x:.3f}" for k, x in v["few_shot_gl20"].items())
+            + " |",
+        ]
+    w = out.get("video")
+    if w:
+        lines += [
+            "",
+            "| pendulum video 32x32 | value |",
+            "|---|---|",
+            f"| training | {w['train']['steps']} steps in {w['train']['seconds']:.0f} s, "
+            f"{w['params']} params |",
+            f"| nMSE over 50 steps (first 10 / last 10) | {w['nmse50']:.3f} "
+            f"({w['first10']:.3f} / {w['last10']:.3f}) |",
+            f"| constant / persistence / blank | {w['baseline_constant']:.3f} / "
+            f"{w['baseline_persistence']:.3f} / 1.000 |",
+        ]
+    if "compare_table" in out:
+        lines += ["", "| model (same vector task and budget) | nMSE over 50 steps |", "|---|---|"]
+        lines += [f"| {k} | {x:.3f} |" for k, x in out["compare_table"].items()]
+        for k, x in out.items():
+            if k.startswith("compare_") and isinstance(x, dict) and "error" in x:
+                lines.append(f"| {k[8:]} | failed: {x['error'][:120]} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tasks", default="vector,video,compare")
+    p.add_argument("--budget", type=float, default=600.0, help="training seconds per model")
+    p.add_argument("--quick", action="store_true", help="small data (smoke run)")
+    p.add_argument("--code-dim", type=int, default=8)
+    p.add_argument("--model-dim", type=int, default=64)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--window", type=float, default=0.45)
+    p.add_argument("--embedding-weight", type=float, default=1.0)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--few-shot-steps", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="JSON file for the figures")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    unknown = [t for t in tasks if t not in ("vector", "video", "compare")]
+    if unknown:
+        p.error(f"unknown tasks {unknown}; choose from vector, video, compare")
+    out: dict[str, Any] = {
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "pyrodyn": pyrodyn.__version__,
+        "threads": torch.get_num_threads(),
+        "args": vars(args),
+    }
+    t0 = time.monotonic()
+    if "vector" in tasks:
+        ladid_vector(args, out)
+    if "video" in tasks:
+        ladid_video(args, out)
+    if "compare" in tasks:
+        compare(args, out)
+    out["total_seconds"] = time.monotonic() - t0
+    print(report(out))
+    print(f"\ntotal {out['total_seconds']:.0f} s; args {vars(args)}")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(
+                out, f, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
