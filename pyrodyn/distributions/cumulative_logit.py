@@ -110,7 +110,11 @@ class CumulativeLogit(dist.TorchDistribution):
         self.eta = eta
         self.thresholds = thresholds.expand(*batch_shape, c - 1)
         if log_gaps is None:
-            log_gaps = torch.log(self.thresholds[..., 1:] - self.thresholds[..., :-1])
+            gaps = self.thresholds[..., 1:] - self.thresholds[..., :-1]
+            # a tie is a gap of exactly 0 (log -inf) with no gradient, rather than log(0)'s inf
+            tie = gaps <= 0
+            safe = torch.log(torch.where(tie, torch.ones_like(gaps), gaps))
+            log_gaps = torch.where(tie, torch.full_like(gaps, -math.inf), safe)
         self.log_gaps = log_gaps.expand(*batch_shape, c - 2)
         self.num_categories = c
         super().__init__(batch_shape, torch.Size(), validate_args=validate_args)
@@ -156,7 +160,7 @@ class CumulativeLogit(dist.TorchDistribution):
         lp_lo = torch.where(first, zero, F.logsigmoid(eta - theta_lo))
         if c == 2:
             return lp_up + lp_lo
-        # the gap theta_k - theta_{k-1} does not depend on eta; a harmless 1 where it is unused
+        # the gap theta_k - theta_{k-1} does not depend on eta; a harmless 0 where it is unused
         inner = ~(first | last)
         idx = (k.clamp(2, c - 1) - 2).unsqueeze(-1)
         log_gap = self.log_gaps.expand(*shape, c - 2).gather(-1, idx).squeeze(-1)

@@ -76,8 +76,12 @@ def test_log_gaps_used_exactly():
     d = CumulativeLogit(torch.tensor(0.0), th, log_gaps)
     lp = d.log_prob(torch.tensor(2.0))
     torch.testing.assert_close(lp, torch.tensor(np.log(0.25) - 40.0, dtype=torch.float32))
-    # from thresholds alone, the tie gives that category probability 0
+    # from thresholds alone, the tie gives that category probability 0 ...
     assert CumulativeLogit(torch.tensor(0.0), th).log_prob(torch.tensor(2.0)) == -float("inf")
+    # ... and other categories keep finite gradients
+    th = th.clone().requires_grad_(True)
+    CumulativeLogit(torch.zeros(3), th).log_prob(torch.tensor([1.0, 3.0, 4.0])).sum().backward()
+    assert torch.isfinite(th.grad).all()
     with pytest.raises(ValueError, match="log_gaps"):
         CumulativeLogit(torch.tensor(0.0), th, torch.zeros(3))
 
