@@ -212,3 +212,34 @@ __all__ = [
     "render_pendulum",
     "simulate_pendulum",
 ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pyrodyn.data.pendulum OUT.npz [--trials N --steps T ...]`` writes a data set."""
+    import argparse
+
+    p = argparse.ArgumentParser(description="Write a pendulum-with-constants .npz data set")
+    p.add_argument("out", help="output .npz path")
+    p.add_argument("--trials", type=int, default=400)
+    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--dt", type=float, default=0.05)
+    p.add_argument("--modalities", default="x", help="comma-separated subset of x,video,angle")
+    p.add_argument("--gl", type=float, nargs=2, default=(5.0, 15.0), metavar=("LOW", "HIGH"))
+    p.add_argument("--damping", type=float, nargs=2, default=(0.0, 0.5), metavar=("LOW", "HIGH"))
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    arrays = pendulum_arrays(
+        a.trials,
+        a.steps,
+        a.dt,
+        gl_range=a.gl,
+        damping_range=a.damping,
+        modalities=tuple(m for m in a.modalities.split(",") if m),
+        seed=a.seed,
+    )
+    np.savez(a.out, **arrays)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
