@@ -1,0 +1,46 @@
+"""Posterior diagnostics of fitted models (the only part of pyrodyn that uses ArviZ).
+
+ArviZ export, importance-weighted checks of the guide (IWAE, PSIS k-hat, ESS, amortisation gap),
+leave-one-trial-out per modality and posterior predictive checks.
+
+Only :mod:`pyrodyn.diagnostics.arviz_adapter` imports ArviZ.
+"""
+
+from pyrodyn.diagnostics.amortisation import amortisation_gap
+from pyrodyn.diagnostics.diagnose import diagnose
+from pyrodyn.diagnostics.importance import (
+    ImportanceDiagnostics,
+    importance_diagnostics,
+    importance_from_draws,
+    iwae_bound,
+)
+from pyrodyn.diagnostics.inference_data import draws_to_inference_data, to_inference_data
+from pyrodyn.diagnostics.loo import LooResult, compare, loo, loo_all
+from pyrodyn.diagnostics.ppc import coverage, dynamics_checks, pit, ppc_summary
+from pyrodyn.diagnostics.psis import KHAT_THRESHOLD, effective_sample_size, psis
+from pyrodyn.diagnostics.sampling import PosteriorDraws, draw_posterior, select_trials
+
+__all__ = [
+    "KHAT_THRESHOLD",
+    "ImportanceDiagnostics",
+    "LooResult",
+    "PosteriorDraws",
+    "amortisation_gap",
+    "compare",
+    "coverage",
+    "diagnose",
+    "draw_posterior",
+    "draws_to_inference_data",
+    "dynamics_checks",
+    "effective_sample_size",
+    "importance_diagnostics",
+    "importance_from_draws",
+    "iwae_bound",
+    "loo",
+    "loo_all",
+    "pit",
+    "ppc_summary",
+    "psis",
+    "select_trials",
+    "to_inference_data",
+]

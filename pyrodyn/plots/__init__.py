@@ -1,0 +1,22 @@
+"""Figures (matplotlib, no pyplot state).
+
+Each function returns the ``Figure`` and saves a PNG when given ``path``.
+"""
+
+from pyrodyn.plots.attractor import plot_attractor
+from pyrodyn.plots.history import plot_history, read_history
+from pyrodyn.plots.importance import plot_khat
+from pyrodyn.plots.latents import plot_latents
+from pyrodyn.plots.ppc import plot_calibration, plot_ppc
+from pyrodyn.plots.spectra import plot_power_spectra
+
+__all__ = [
+    "plot_attractor",
+    "plot_calibration",
+    "plot_history",
+    "plot_khat",
+    "plot_latents",
+    "plot_power_spectra",
+    "plot_ppc",
+    "read_history",
+]
