@@ -28,15 +28,15 @@ def log1mexp(d: Tensor) -> Tensor:
 def log1mexp_exp(r: Tensor) -> Tensor:
     """``log(1 - exp(-exp(r)))``: :func:`log1mexp` of ``d = exp(r)``, accurate for any real ``r``.
 
-    Below ``d = e^-5`` it uses the series ``log d - d/2 + d^2/24`` (error below ``d^4/2880``), so
-    it stays exact when ``d`` itself underflows.
+    Below ``d = e^-10`` it uses the series ``log d - d/2 + d^2/24`` (error below
+    ``d^4/2880``), so it stays exact when ``d`` itself underflows; above, ``log(-expm1(-d))``,
+    whose absolute error stays at rounding level (it is a term of a log-probability, so its
+    absolute, not relative, accuracy matters for large ``d``).
     """
-    tiny = r < -5.0
-    r_tiny = torch.where(tiny, r, r.new_full((), -5.0))
-    d_tiny = r_tiny.exp()
-    series = r_tiny - d_tiny / 2 + d_tiny**2 / 24
-    r_big = torch.where(tiny, r.new_zeros(()), r)
-    return torch.where(tiny, series, log1mexp(r_big.exp()))
+    # the exact branch sees clamped inputs so the unselected side never produces log(0)
+    d_exact = r.clamp(min=-10.0).exp()
+    d = r.exp()
+    return torch.where(r < -10.0, r - d / 2 + d * d / 24, torch.log(-torch.expm1(-d_exact)))
 
 
 class _NonDecreasing(constraints.Constraint):
@@ -74,10 +74,10 @@ class CumulativeLogit(dist.TorchDistribution):
 
     Args:
         eta: linear predictor ``(*batch)``.
-        thresholds: non-decreasing cut points ``(*batch, C - 1)`` (broadcastable against
-            ``eta[..., None]``).
+        thresholds: non-decreasing cut points ``(*batch, C - 1)``, or any shape that broadcasts
+            against ``eta[..., None]`` (e.g. ``(channels, C - 1)`` shared across sequences).
         log_gaps: optional ``log(theta_k - theta_{k-1})`` for ``k = 2..C-1``,
-            ``(*batch, C - 2)``.
+            ``(*batch, C - 2)`` (broadcastable like ``thresholds``).
     """
 
     arg_constraints = {
@@ -108,14 +108,16 @@ class CumulativeLogit(dist.TorchDistribution):
         eta, _ = broadcast_all(eta, thresholds[..., 0])
         batch_shape = eta.shape
         self.eta = eta
-        self.thresholds = thresholds.expand(*batch_shape, c - 1)
+        # thresholds and log-gaps keep their (broadcastable) shape: they are usually shared
+        # across the batch, and validating or differentiating an expanded copy costs time
+        self.thresholds = thresholds
         if log_gaps is None:
-            gaps = self.thresholds[..., 1:] - self.thresholds[..., :-1]
+            gaps = thresholds[..., 1:] - thresholds[..., :-1]
             # a tie is a gap of exactly 0 (log -inf) with no gradient, rather than log(0)'s inf
             tie = gaps <= 0
             safe = torch.log(torch.where(tie, torch.ones_like(gaps), gaps))
             log_gaps = torch.where(tie, torch.full_like(gaps, -math.inf), safe)
-        self.log_gaps = log_gaps.expand(*batch_shape, c - 2)
+        self.log_gaps = log_gaps
         self.num_categories = c
         super().__init__(batch_shape, torch.Size(), validate_args=validate_args)
 
@@ -128,8 +130,8 @@ class CumulativeLogit(dist.TorchDistribution):
         new = self._get_checked_instance(CumulativeLogit, _instance)
         batch_shape = torch.Size(batch_shape)
         new.eta = self.eta.expand(batch_shape)
-        new.thresholds = self.thresholds.expand(*batch_shape, self.num_categories - 1)
-        new.log_gaps = self.log_gaps.expand(*batch_shape, self.num_categories - 2)
+        new.thresholds = self.thresholds
+        new.log_gaps = self.log_gaps
         new.num_categories = self.num_categories
         super(CumulativeLogit, new).__init__(batch_shape, torch.Size(), validate_args=False)
         new._validate_args = self._validate_args
@@ -148,25 +150,23 @@ class CumulativeLogit(dist.TorchDistribution):
         c = self.num_categories
         k = value.long()
         shape = k.shape
+        # indices clamped into range so every gathered value is finite; the 0/1 factors below
+        # drop the terms that do not exist for the first and last category
+        up = (k.clamp(max=c - 1) - 1).unsqueeze(-1)
+        lo = (k - 2).clamp(min=0).unsqueeze(-1)
         th = self.thresholds.expand(*shape, c - 1)
-        upper_idx = (k.clamp(1, c - 1) - 1).unsqueeze(-1)
-        lower_idx = (k.clamp(2, c) - 2).unsqueeze(-1)
-        theta_up = th.gather(-1, upper_idx).squeeze(-1)
-        theta_lo = th.gather(-1, lower_idx).squeeze(-1)
-        first = k <= 1
-        last = k >= c
-        zero = eta.new_zeros(())
-        lp_up = torch.where(last, zero, F.logsigmoid(theta_up - eta))
-        lp_lo = torch.where(first, zero, F.logsigmoid(eta - theta_lo))
+        theta_up = th.gather(-1, up).squeeze(-1)
+        theta_lo = th.gather(-1, lo).squeeze(-1)
+        not_last = (k < c).to(eta.dtype)
+        not_first = (k > 1).to(eta.dtype)
+        lp = F.logsigmoid(theta_up - eta) * not_last + F.logsigmoid(eta - theta_lo) * not_first
         if c == 2:
-            return lp_up + lp_lo
-        # the gap theta_k - theta_{k-1} does not depend on eta; a harmless 0 where it is unused
-        inner = ~(first | last)
-        idx = (k.clamp(2, c - 1) - 2).unsqueeze(-1)
-        log_gap = self.log_gaps.expand(*shape, c - 2).gather(-1, idx).squeeze(-1)
-        log_gap = torch.where(inner, log_gap, zero)
-        lp_gap = torch.where(inner, log1mexp_exp(log_gap), zero)
-        return lp_up + lp_lo + lp_gap
+            return lp
+        # the gap theta_k - theta_{k-1} does not depend on eta (a where, not a product: a tie
+        # found by subtraction has log-gap -inf)
+        log_gap = self.log_gaps.expand(*shape, c - 2).gather(-1, lo.clamp(max=c - 3)).squeeze(-1)
+        inner = (k > 1) & (k < c)
+        return lp + torch.where(inner, log1mexp_exp(log_gap), lp.new_zeros(()))
 
     def log_probs(self) -> Tensor:
         """Log-probabilities of all categories ``(*batch, C)`` (last dim: categories 1..C)."""
