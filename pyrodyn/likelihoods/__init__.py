@@ -1,4 +1,18 @@
-"""Observation models, one per file; each is a :class:`Likelihood` subclass."""
+"""Observation models, one per file; each is a :class:`Likelihood` subclass.
+
+=======================  =================================  =============================  =======
+likelihood               decoder params (per step)          learned in the likelihood      predict
+=======================  =================================  =============================  =======
+``Gaussian``             ``loc`` (+ ``scale``, softplus)    diagonal ``scale`` (or fixed)  mean
+``Laplace``              ``loc``                            ``scale`` if ``learn_scale``   mean
+``Poisson``              ``log_rate``                       per-feature ``intercept``      mean
+``NegativeBinomial``     ``log_mean``                       ``total_count``                mean
+``ZeroInflatedPoisson``  ``log_rate`` (+ ``gate_logits``)   ``gate_logits``                mean
+``Bernoulli``            ``logits``                         --                             mean
+``Categorical``          ``logits`` ``(N, C)`` (``C - 1``)  --                             mode
+``Ordinal``              ``eta`` ``(N,)``                   ordered ``thresholds``         mode
+=======================  =================================  =============================  =======
+"""
 
 from pyrodyn.likelihoods.base import Likelihood
 from pyrodyn.likelihoods.bernoulli import Bernoulli
