@@ -58,7 +58,9 @@ def _rootogram(ax: Axes, counts: dict) -> None:
 def _categories(ax: Axes, cats: dict) -> None:
     c = np.asarray(cats["category"])
     pred = np.asarray(cats["predicted"])
+    # a rare category can have its mean outside the 5-95% quantile band: clip the bar at 0
     err = np.stack([pred - np.asarray(cats["lower"]), np.asarray(cats["upper"]) - pred])
+    err = np.clip(err, 0.0, None)
     ax.bar(c - 0.2, cats["observed"], width=0.4, color="0.3", label="observed")
     ax.bar(
         c + 0.2,
