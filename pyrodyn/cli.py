@@ -139,6 +139,48 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- diagnose
+def add_diagnose(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``pyrodyn diagnose``."""
+    p.add_argument("run_dir", help="run directory written by `pyrodyn fit`")
+    p.add_argument("--data", help=".npz with the configured modalities (default data.path)")
+    p.add_argument("--out", help="output folder (default RUN_DIR/diagnostics)")
+    p.add_argument("-K", "--samples", type=int, default=100, help="guide draws per trial (K)")
+    p.add_argument("--trials", type=int, default=64, help="trials (or windows) diagnosed")
+    p.add_argument("--window", type=int, help="window length for a long recording")
+    p.add_argument(
+        "--amortisation-steps", type=int, default=100, help="per-trial refinement steps (0: skip)"
+    )
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the draws")
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    """posterior.nc, importance diagnostics, LOO, PPCs, figures and diagnostics.md/json."""
+    from pyrodyn.diagnostics.diagnose import diagnose_run
+
+    out, summary = diagnose_run(
+        args.run_dir,
+        args.data,
+        out=args.out,
+        num_samples=args.samples,
+        num_trials=args.trials,
+        window=args.window,
+        amortisation_steps=args.amortisation_steps,
+        figures=not args.no_figures,
+        seed=args.seed,
+    )
+    imp = summary["importance"]
+    line = (
+        f"k-hat > 0.7 in {imp['num_flagged']} of {imp['num_trials']} trials, "
+        f"mean IWAE {imp['iwae_mean']:.4g}"
+        if imp.get("applies")
+        else "importance diagnostics do not apply (is_elbo=False)"
+    )
+    print(f"{line}; wrote {os.path.join(out, 'diagnostics.md')} and {len(summary['files'])} files")
+    return 0
+
+
 # ---------------------------------------------------------------------------- demo
 def add_demo(p: argparse.ArgumentParser) -> None:
     """Arguments of ``pyrodyn demo``."""
@@ -164,6 +206,7 @@ COMMANDS: dict[
     "generate": ("free-running generation in data units", add_generate, cmd_generate),
     "encode": ("posterior-mean latents per trial", add_encode, cmd_encode),
     "evaluate": ("generate and compute metrics.json", add_evaluate, cmd_evaluate),
+    "diagnose": ("posterior.nc, k-hat/IWAE/LOO/PPC report and figures", add_diagnose, cmd_diagnose),
     "demo": ("embedded demo on data it generates itself", add_demo, cmd_demo),
 }
 

@@ -220,3 +220,68 @@ def check_modalities(model: GenerativeModel, dataset: MultimodalDataset, source:
                 f"modality {m!r} of {source!r} has feature shape {dataset.feature_shape(m)}, "
                 f"but the run's model expects {fs}"
             )
+
+
+def diagnose_run(
+    run_dir: str | os.PathLike,
+    data: str | os.PathLike | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    num_samples: int = 100,
+    num_trials: int | None = 64,
+    window: int | None = None,
+    amortisation_steps: int = 100,
+    figures: bool = True,
+    seed: int = 0,
+) -> tuple[str, dict[str, Any]]:
+    """Diagnoses a run directory written by ``pyrodyn fit`` (``pyrodyn diagnose RUN_DIR``).
+
+    Args:
+        run_dir: holds ``config.yaml`` and ``checkpoint.pt``.
+        data: an ``.npz`` with the run's modalities (default: the configured ``data.path``);
+            it is standardised with the run's recorded map.
+        out: output folder (default ``RUN_DIR/diagnostics``).
+        num_samples: guide draws per trial (the K of the importance diagnostics), >= 1.
+        num_trials: at most this many trials (windows of a long recording).
+        window: window length for a long recording (default the config's ``data.window``).
+        amortisation_steps: refinement steps of the amortisation gap (0 skips it).
+        figures: write PNG figures.
+        seed: seed of the draws.
+
+    Returns:
+        ``(output folder, summary)``.
+
+    Raises:
+        FileNotFoundError: no run directory, no ``checkpoint.pt``, or no data file.
+        ValueError: data whose modalities or feature shapes differ from the run's, or K < 1.
+    """
+    import pyro
+
+    from pyrodyn.run import load_data, load_run
+
+    if not isinstance(num_samples, (int, np.integer)) or int(num_samples) < 1:
+        raise ValueError(f"num_samples (K) must be an integer >= 1, got {num_samples!r}")
+    run_dir = check_run_dir(run_dir)
+    model, cfg, standardizer = load_run(run_dir)
+    source = os.fspath(data) if data is not None else str(cfg["data"]["path"])
+    dataset = load_data(cfg, data, standardizer)
+    check_modalities(model, dataset, source)
+    if window is None and not dataset.static:
+        cfg_window = cfg["data"].get("window")
+        if dataset.single_recording and cfg_window:
+            window = int(cfg_window)
+    out_dir = os.fspath(out) if out is not None else os.path.join(run_dir, "diagnostics")
+    pyro.set_rng_seed(int(seed))
+    summary = diagnose(
+        model,
+        dataset,
+        out_dir,
+        num_samples=int(num_samples),
+        num_trials=num_trials,
+        window=window,
+        amortisation_steps=amortisation_steps,
+        figures=figures,
+        history=os.path.join(run_dir, "history.csv"),
+        extra={"run_dir": run_dir, "data": source, "seed": int(seed)},
+    )
+    return out_dir, summary

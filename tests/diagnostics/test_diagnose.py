@@ -12,16 +12,11 @@ from pyrodyn.testing.linear_gaussian import LinearGaussianModel
 
 def test_diagnose_writes_everything(make_model, lg_batch, tmp_path):
     model = make_model(guide_scale=1.2, diagonal=True)
-    summary = diagnose(model, lg_batch, tmp_path, num_samples=40, amortisation_steps=5)
-    for name in (
-        "posterior.nc",
-        "diagnostics.json",
-        "diagnostics.md",
-        "ppc.png",
-        "calibration.png",
-        "khat.png",
-        "latents.png",
-    ):
+    # figures are checked on a fitted SVAE in test_diagnose_run.py (rendering is slow)
+    summary = diagnose(
+        model, lg_batch, tmp_path, num_samples=40, amortisation_steps=5, figures=False
+    )
+    for name in ("posterior.nc", "diagnostics.json", "diagnostics.md"):
         assert (tmp_path / name).stat().st_size > 0, name
     on_disk = json.loads((tmp_path / "diagnostics.json").read_text())
     assert on_disk["importance"]["applies"] is True
