@@ -103,6 +103,7 @@ def build_ladid(shapes: dict[str, Any], args: argparse.Namespace, dynamics=None,
             max_period=2 * (CONTEXT + HORIZON) * DT,
             hidden=(args.hidden, args.hidden),
             dropout=args.dropout,
+            octaves=args.octaves,
         )
     return LaDID(liks, encs, dynamics, context=CONTEXT, **kw)
 
@@ -149,6 +150,8 @@ def ladid_vector(args: argparse.Namespace, out: dict) -> None:
         horizon=HORIZON,
         context=CONTEXT,
     )
+    if args.save:
+        torch.save(model.state_dict(), f"{args.save}_vector.pt")
     out["vector"] = {
         "train": info,
         "params": sum(p.numel() for p in model.parameters()),
@@ -174,6 +177,8 @@ def ladid_video(args: argparse.Namespace, out: dict) -> None:
     model = build_ladid({"video": (32, 32)}, args, embedding_weight=args.embedding_weight)
     info = train(model, sets["train"], args.budget, args, {"horizon": TimeCurriculum(args.budget)})
     r = forecast_nmse_curve(model, sets["test"], context=CONTEXT, horizon=HORIZON)
+    if args.save:
+        torch.save(model.state_dict(), f"{args.save}_video.pt")
     out["video"] = {
         "train": info,
         "params": sum(p.numel() for p in model.parameters()),
@@ -269,9 +274,10 @@ def report(out: dict) -> str:
             f"({v['beyond_horizon_constant_51_100']:.3f}) |",
             f"| off-grid half-step queries (on-grid same horizon) | {v['offgrid_nmse']:.3f} "
             f"({v['ongrid_nmse_same_queries']:.3f}) |",
-            "| probe R2 psi -> g/L, damping (raw context) | "
+            "| linear probe R2 psi -> g/L, damping (raw context; k-NN on psi) | "
             f"{v['probe_r2']['true_gl']:.3f}, {v['probe_r2']['true_damping']:.3f} "
-            f"({v['probe_r2']['raw.true_gl']:.3f}, {v['probe_r2']['raw.true_damping']:.3f}) |",
+            f"({v['probe_r2']['raw.true_gl']:.3f}, {v['probe_r2']['raw.true_damping']:.3f}; "
+            f"{v['probe_r2']['knn.true_gl']:.3f}, {v['probe_r2']['knn.true_damping']:.3f}) |",
             "| few-shot g/L = 20, dynamics frozen: nMSE by #trajectories | "
             + ", ".join(f"{k}: {x:.3f}" for k, x in v["few_shot_gl20"].items())
             + " |",
@@ -309,12 +315,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--window", type=float, default=0.45)
+    p.add_argument(
+        "--octaves",
+        type=float,
+        default=5.0,
+        help="period range of the time encoding (LaDID: 8, whose fastest periods fall below the "
+        "sampling grid's Nyquist limit and spoil off-grid queries)",
+    )
     p.add_argument("--embedding-weight", type=float, default=1.0)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--few-shot-steps", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="JSON file for the figures")
+    p.add_argument("--save", default=None, help="prefix for the trained models' state dicts")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]

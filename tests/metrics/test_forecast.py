@@ -12,6 +12,7 @@ from pyrodyn.metrics.forecast import (
     code_probe_r2,
     few_shot_transfer,
     forecast_nmse_curve,
+    knn_probe_r2,
     linear_probe_r2,
     nmse_per_step,
     offgrid_nmse_curve,
@@ -91,6 +92,10 @@ def test_linear_probe_recovers_a_linear_target():
     y = x @ np.array([1.0, -2.0, 0.0, 0.5]) + 0.01 * rng.normal(size=200)
     assert linear_probe_r2(x[:100], y[:100], x[100:], y[100:]) > 0.99
     assert linear_probe_r2(x[:100], rng.normal(size=100), x[100:], y[100:]) < 0.2
+    # a nonlinear target: the linear probe fails, the nearest-neighbour probe does not
+    y2 = np.cos(2 * x[:, 0])
+    assert linear_probe_r2(x[:100], y2[:100], x[100:], y2[100:]) < 0.3
+    assert knn_probe_r2(x[:150, :1], y2[:150], x[150:, :1], y2[150:]) > 0.9
 
 
 def _tiny_model():
@@ -105,7 +110,14 @@ def test_probe_few_shot_and_registry_run_on_a_tiny_model():
     test = pendulum_dataset(num_trials=10, num_steps=15, seed=1)
     model = _tiny_model().eval()
     r = code_probe_r2(model, train, test, context=5)
-    assert set(r) == {"true_gl", "true_damping", "raw.true_gl", "raw.true_damping"}
+    assert set(r) == {
+        "true_gl",
+        "true_damping",
+        "raw.true_gl",
+        "raw.true_damping",
+        "knn.true_gl",
+        "knn.true_damping",
+    }
     new = pendulum_dataset(num_trials=4, num_steps=15, gl_range=(20, 20), seed=3)
     before = [p.detach().clone() for p in model.dynamics.parameters()]
     curve = few_shot_transfer(
