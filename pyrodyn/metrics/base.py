@@ -17,6 +17,8 @@ The ``needs`` vocabulary (what an evaluator must supply):
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -85,12 +87,27 @@ def register_metric(
     return decorator
 
 
+def load_metric_modules() -> None:
+    """Import every public module of :mod:`pyrodyn.metrics`, so their metrics are registered.
+
+    Metrics register themselves when their module is imported; modules with heavy dependencies
+    (models, torch) are not imported by ``pyrodyn.metrics`` itself, so the lookups below load them
+    on demand.
+    """
+    package = importlib.import_module("pyrodyn.metrics")
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"pyrodyn.metrics.{info.name}")
+
+
 def get_metric(name: str) -> MetricSpec:
     """The :class:`MetricSpec` registered under ``name``.
 
     Raises:
         ValueError: for an unknown name, listing the registered ones.
     """
+    if name not in METRICS:
+        load_metric_modules()
     try:
         return METRICS[name]
     except KeyError:
@@ -100,5 +117,6 @@ def get_metric(name: str) -> MetricSpec:
 
 
 def list_metrics() -> list[str]:
-    """Sorted names of the registered metrics."""
+    """Sorted names of all registered metrics (every metric module is imported first)."""
+    load_metric_modules()
     return sorted(METRICS)
