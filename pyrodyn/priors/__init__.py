@@ -2,12 +2,16 @@
 
 from pyrodyn.priors.base import LatentPrior, PriorContext
 from pyrodyn.priors.dynamical import DynamicalPrior, MarkovTrajectory
+from pyrodyn.priors.gp import DenseGPPrior, FourierGPPrior, spectral_density
 from pyrodyn.priors.normal import StandardNormalPrior
 
 __all__ = [
+    "DenseGPPrior",
     "DynamicalPrior",
+    "FourierGPPrior",
     "LatentPrior",
     "MarkovTrajectory",
     "PriorContext",
     "StandardNormalPrior",
+    "spectral_density",
 ]
