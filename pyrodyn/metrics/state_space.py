@@ -19,6 +19,9 @@ from pyrodyn.metrics.base import register_metric
 
 # Histograms with more cells than this are refused: memory grows as n_bins**N.
 MAX_CELLS = 10_000_000
+# method="auto" bins up to this many dimensions and uses the GMM variant above (issue 2, as in the
+# MTF and GTF evaluations: bins for N < 5 and N < 6 respectively).
+AUTO_MAX_BIN_DIMS = 5
 # Bound on (samples x mixture components) distances held at once by the GMM estimator.
 _GMM_CHUNK_ELEMENTS = 2_000_000
 
@@ -188,7 +191,7 @@ def d_stsp(
     Args:
         x_true: ``(T, N)`` ground-truth trajectory.
         x_gen: ``(T', N)`` generated trajectory (any length).
-        method: ``"bins"`` or ``"gmm"``.
+        method: ``"bins"``, ``"gmm"``, or ``"auto"`` (bins for N <= 5 dimensions, GMM above).
         n_bins: bins per dimension (MTF Lorenz: 10; GTF and dendPLRNN: 30).
         bin_range: ``"legacy"`` or ``"minmax"``.
         smoothing: Laplace pseudo-count per cell.
@@ -202,12 +205,14 @@ def d_stsp(
     Returns:
         The divergence (>= 0 up to Monte-Carlo error for the GMM variant), or NaN.
     """
-    check_choice(method, "method", ("bins", "gmm"))
+    check_choice(method, "method", ("bins", "gmm", "auto"))
     check_choice(direction, "direction", ("true_gen", "gen_true"))
     check_choice(bin_range, "bin_range", ("legacy", "minmax"))
     x_true = as_trajectory(x_true, "x_true")
     x_gen = as_trajectory(x_gen, "x_gen")
     check_same_features(x_true, x_gen)
+    if method == "auto":
+        method = "bins" if x_true.shape[1] <= AUTO_MAX_BIN_DIMS else "gmm"
     if method == "bins":
         drop = bin_range == "legacy" if legacy_drop_first_bin is None else legacy_drop_first_bin
         return _d_stsp_bins(x_true, x_gen, n_bins, bin_range, smoothing, bool(drop))

@@ -83,6 +83,16 @@ def test_too_many_cells_suggests_gmm():
         d_stsp(x, x, n_bins=30)
 
 
+def test_auto_method_switches_to_gmm_above_five_dims(lorenz_traj):
+    x = lorenz_traj[:500]
+    assert d_stsp(x, x[::-1], method="auto") == d_stsp(x, x[::-1])
+    wide = np.random.default_rng(0).standard_normal((500, 6))
+    kw = dict(gmm_points=500, mc_samples=200)
+    assert d_stsp(wide, wide[::-1], method="auto", **kw) == d_stsp(
+        wide, wide[::-1], method="gmm", **kw
+    )
+
+
 def test_bad_arguments():
     x = np.zeros((10, 3))
     with pytest.raises(ValueError, match="method must be one of"):
