@@ -172,7 +172,8 @@ def diagnose(
     if model.is_dynamical and not batch.static:
         try:
             dynamics = dynamics_checks(model, batch, draws)
-        except (TypeError, NotImplementedError) as err:
+        except (TypeError, NotImplementedError, AttributeError, ValueError) as err:
+            # e.g. a model whose prior was swapped for one without a dynamics map
             log.warning("dynamics checks skipped: %s", err)
         if dynamics:
             summary["dynamics"] = {

@@ -14,7 +14,7 @@ Groups and dims (one chain: guide draws are i.i.d.):
   each ``(chain, draw, trial)``;
 * ``constant_data``: ``times`` ``(trial, time)`` and ``source_trial`` ``(trial,)``.
 
-Static data has no ``time`` dim. Site names are sanitised (``.`` -> ``_``).
+Static data has no ``time`` dim. Site names are sanitised (:func:`var_name`).
 """
 
 from __future__ import annotations
@@ -30,10 +30,17 @@ from pyrodyn.diagnostics import arviz_adapter
 from pyrodyn.diagnostics.sampling import PosteriorDraws, draw_posterior, select_trials
 from pyrodyn.models.base import GenerativeModel
 
+#: Dim names a variable may not take (xarray would read it as that dim's coordinate).
+RESERVED_NAMES = ("chain", "draw", "trial", "time", "latent")
+
 
 def var_name(site: str) -> str:
-    """A netCDF-friendly variable name for a Pyro site name."""
-    return site.replace(".", "_").replace("/", "_")
+    """A netCDF-friendly variable name for a Pyro site name.
+
+    ``prior.z`` -> ``prior_z``; a site named like a dim (``latent``) becomes ``latent_site``.
+    """
+    name = site.replace(".", "_").replace("/", "_")
+    return f"{name}_site" if name in RESERVED_NAMES else name
 
 
 def _feature_dims(modality: str, ndim: int) -> list[str]:

@@ -39,7 +39,8 @@ class PosteriorDraws:
         deterministic: model ``pyro.deterministic`` site -> ``(S, B, ...)``.
         log_lik: modality -> pointwise ``log p(x | z)``: ``(S, B, T)`` (``(S, B)`` for static
             data); missing entries contribute 0.
-        log_prior: ``(S, B)`` ``log p(z)`` of the latent sites (global sites added to each trial).
+        log_prior: ``(S, B)`` ``log p(z)`` of the latent sites (global sites added to each trial)
+            plus any observe site that is not a modality (``pyro.factor`` terms).
         log_q: ``(S, B)`` ``log q(z | x)``.
         predictive: modality -> posterior predictive draws ``(S, B, T, *feature_shape)``.
         observed: modality -> observations ``(B, T, *feature_shape)``, NaN where missing.
@@ -220,7 +221,11 @@ def _trace_pass(
                 determ[name] = site["value"]
             continue
         if site["is_observed"] and name not in guided:
-            m = _modality_of(name, model.modalities) or name
+            m = _modality_of(name, model.modalities)
+            if m is None:
+                # pyro.factor and other non-modality observe sites: part of the joint only
+                log_prior = log_prior + _row_log_prob(site, n)
+                continue
             lp = _pointwise_log_prob(site, lead)
             ll[m] = lp if m not in ll else ll[m] + lp
             if m not in kind:

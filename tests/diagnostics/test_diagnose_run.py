@@ -36,6 +36,8 @@ def svae_run(tmp_path_factory):
         "device": "cpu",
     }
     fit_run(cfg, root / "run")
+    mtf = dict(cfg, model={"type": "MTF", "dynamics": {"type": "PLRNN", "latent_dim": 3}, "tau": 5})
+    fit_run(mtf, root / "mtf")
     np.savez(root / "wrong.npz", gaussian=gauss)
     return root
 
@@ -97,3 +99,15 @@ def test_diagnose_run_bad_inputs(svae_run, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no checkpoint\.pt"):
         diagnose_run(tmp_path / "empty_run")
     assert main(["diagnose", str(tmp_path / "empty_run")]) != 0
+
+
+def test_diagnose_run_on_a_fitted_mtf_says_importance_does_not_apply(svae_run, tmp_path):
+    _, summary = diagnose_run(svae_run / "mtf", out=tmp_path, num_samples=20, figures=False)
+    assert summary["model"] == "MTF"
+    assert summary["importance"]["applies"] is False
+    assert "do not apply" in summary["importance"]["reason"]
+    assert set(summary["ppc"]) == {"gaussian", "poisson"}
+    assert "gaussian" in summary["dynamics"]
+    data = adapter.from_netcdf(tmp_path / "posterior.nc")
+    assert {"posterior", "posterior_predictive", "log_likelihood"} <= set(adapter.group_names(data))
+    assert "do not apply" in (tmp_path / "diagnostics.md").read_text()

@@ -45,4 +45,5 @@ def test_trial_subset_and_names(make_model):
     data = to_inference_data(make_model(), batch, num_samples=4, num_trials=3)
     assert adapter.group(data, "posterior")["z"].shape[2] == 3
     assert var_name("prior.z") == "prior_z"
+    assert var_name("latent") == "latent_site"
     assert torch.is_tensor(batch.obs["x"])
