@@ -37,3 +37,34 @@ def test_bptt_tf_bad_inputs():
         BPTTTF({"x": Gaussian(3)}, ClippedDendPLRNN(2, num_bases=2))
     with pytest.raises(ValueError, match="IdentityEncoder expects 3 channels"):
         IdentityEncoder(3)(torch.zeros(1, 2, 4))
+
+
+def test_multiple_shooting_windows_use_their_node(device):
+    from pyrodyn.data.dataset import MultimodalDataset
+    from pyrodyn.models.multiple_shooting import MultipleShooting
+
+    x = torch.randn(60, 3, generator=torch.Generator().manual_seed(0))
+    ds = MultimodalDataset({"x": x.numpy()}, dt=0.5)
+    model = MultipleShooting(
+        {"x": Gaussian(3)}, ClippedDendPLRNN(4, num_bases=2), num_steps=60, interval=10, dt=0.5
+    ).to(device)
+    batch = ds.batch(torch.tensor([0, 0]), start=torch.tensor([20, 25]), window=8).to(device)
+    window, gap = model._rollout(batch)
+    # window 0 starts at node 2 itself; window 1 five steps into node 2's free rollout
+    torch.testing.assert_close(window[0, 0], model.nodes[0, 2])
+    roll = model.dynamics.rollout(model.nodes[0, 2][None], 12)[0]
+    torch.testing.assert_close(window[1, 0], roll[4])
+    torch.testing.assert_close(gap[0], (roll[9] - model.nodes[0, 3]).square().mean())
+    total, terms = model.loss(batch)
+    assert torch.isfinite(total)
+    assert set(terms) == {"obs.x", "continuity"}
+    total.backward()
+    assert model.nodes.grad[0, 2].abs().sum() > 0
+    assert model.nodes.grad[0, 3].abs().sum() > 0  # through the continuity penalty
+    out = model.generate(5, init=batch, num_trials=2)
+    assert out["x"].shape == (2, 5, 3)
+    far = MultimodalBatch.from_tensors(
+        {"x": torch.zeros(1, 5, 3)}, times=torch.arange(200.0, 205.0)
+    )
+    with pytest.raises(ValueError, match="outside the recording"):
+        model.loss(far.to(device))

@@ -1,0 +1,200 @@
+"""Multiple-shooting baseline for latent dynamics (specs/mtf.md 3.3; Brenner et al., ICML 2024).
+
+The recording is cut into shooting intervals of ``interval`` steps; each interval ``j`` of trial
+``i`` owns a free initial state ``s_{i,j}`` (a parameter, no encoder). A training window that
+starts inside interval ``j`` is explained by the *free* rollout of the dynamics from ``s_{i,j}``
+(no teacher forcing), scored by the observation likelihood through shared decoders reading the
+first K units, plus a continuity penalty ``w ‖ẑ_{(j+1)L} − s_{i,j+1}‖² / M`` that ties the end
+of each shooting interval to the next node (``continuity_weight`` = 1 as in the reference).
+
+Windows locate their interval from their absolute time stamps (``batch.times[:, 0] / dt``) and
+trial index (``batch.index``), so the model must be built with the recording's length, ``dt``
+and number of trials. It is not an ELBO (``is_elbo = False``): the shooting nodes are point
+estimates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import pyro
+import torch
+from torch import Tensor, nn
+
+from pyrodyn.data.batch import MultimodalBatch
+from pyrodyn.dynamics.base import DynamicsModel
+from pyrodyn.likelihoods.base import Likelihood
+from pyrodyn.models.base import GenerativeModel
+from pyrodyn.nn.decoders import Decoder, LinearDecoder
+
+
+class MultipleShooting(GenerativeModel):
+    """Free rollouts from learned shooting nodes with a continuity penalty.
+
+    Args:
+        likelihoods: modality -> likelihood.
+        dynamics: latent map with M units.
+        num_steps: length of the training recording (steps per trial).
+        interval: L, steps per shooting interval.
+        forcing_dim: K, units read by the decoders (default M).
+        num_trials: trials of the training data.
+        dt: sampling interval of the data's time stamps.
+        continuity_weight: weight of the continuity penalty.
+        decoders: modality -> decoder reading ``z_{1:K}`` (default linear).
+    """
+
+    is_elbo: ClassVar[bool] = False
+    is_dynamical: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        likelihoods: Mapping[str, Likelihood],
+        dynamics: DynamicsModel,
+        num_steps: int,
+        interval: int = 50,
+        forcing_dim: int | None = None,
+        *,
+        num_trials: int = 1,
+        dt: float = 1.0,
+        continuity_weight: float = 1.0,
+        decoders: Mapping[str, Decoder] | None = None,
+    ) -> None:
+        super().__init__(likelihoods)
+        m = dynamics.latent_dim
+        k = m if forcing_dim is None else int(forcing_dim)
+        if not 1 <= k <= m:
+            raise ValueError(f"forcing_dim K={k} must lie in [1, latent_dim M={m}]")
+        if int(interval) < 1 or int(num_steps) < int(interval):
+            raise ValueError(
+                f"need 1 <= interval <= num_steps, got interval={interval}, num_steps={num_steps}"
+            )
+        if int(num_trials) < 1 or not dt > 0 or continuity_weight < 0:
+            raise ValueError(
+                f"need num_trials >= 1, dt > 0, continuity_weight >= 0; got {num_trials}, {dt}, "
+                f"{continuity_weight}"
+            )
+        self.dynamics = dynamics
+        self.forcing_dim, self.interval, self.dt = k, int(interval), float(dt)
+        self.num_steps, self.continuity_weight = int(num_steps), float(continuity_weight)
+        n_nodes = math.ceil(self.num_steps / self.interval)
+        self.nodes = nn.Parameter(0.1 * torch.randn(int(num_trials), n_nodes, m))
+        decoders = dict(decoders or {})
+        self.decoders = nn.ModuleDict(
+            {mod: decoders.get(mod) or LinearDecoder(k, lik) for mod, lik in likelihoods.items()}
+        )
+
+    def decode(self, latent: Tensor | Mapping[str, Tensor]) -> dict[str, dict[str, Tensor]]:
+        """Decoder outputs per modality from latents ``(..., M)`` (first K units read)."""
+        if isinstance(latent, Mapping):
+            latent = latent["latent"]
+        u = latent[..., : self.forcing_dim]
+        return {mod: self.decoders[mod](u) for mod in self.modalities}
+
+    def _locate(self, batch: MultimodalBatch) -> tuple[Tensor, Tensor, Tensor]:
+        """Trial, node index and offset of each window start ``(B,)``."""
+        if batch.times is None:
+            raise ValueError("MultipleShooting needs time stamps (batch.times) to find its nodes")
+        start = torch.round(batch.times[:, 0].double() / self.dt).long()
+        trial = (
+            torch.zeros_like(start) if batch.index is None else batch.index.to(start.device).long()
+        )
+        n_trials = self.nodes.shape[0]
+        if (trial >= n_trials).any() or (start < 0).any() or (start >= self.num_steps).any():
+            raise ValueError(
+                f"window starts {start.tolist()[:5]} / trials {trial.tolist()[:5]} lie outside the "
+                f"recording the model was built for ({n_trials} trials x {self.num_steps} steps)"
+            )
+        node = start // self.interval
+        return trial, node, start - node * self.interval
+
+    def _rollout(self, batch: MultimodalBatch) -> tuple[Tensor, Tensor]:
+        trial, node, offset = self._locate(batch)
+        t = batch.num_steps
+        length = int(offset.max()) + t
+        z0 = self.nodes[trial, node]
+        states = torch.cat([z0.unsqueeze(1), self.dynamics.rollout(z0, length - 1)], 1)
+        idx = offset[:, None] + torch.arange(t, device=offset.device)
+        window = states[torch.arange(len(trial), device=offset.device)[:, None], idx]
+        # continuity: the state L steps after the node versus the next node
+        has_next = node + 1 < self.nodes.shape[1]
+        nxt = self.nodes[trial, (node + 1).clamp_max(self.nodes.shape[1] - 1)]
+        if self.interval <= length - 1:
+            reach = states[:, self.interval]
+        else:
+            reach = self.dynamics.rollout(states[:, -1], self.interval - length + 1)[:, -1]
+        gap = (reach - nxt).square().mean(-1) * has_next.to(reach.dtype)
+        return window, gap
+
+    def loss(self, batch: MultimodalBatch, **scheduled: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        """Observation NLL of the free rollouts plus the continuity penalty.
+
+        Returns:
+            ``(total, terms)`` with ``obs.<m>`` and ``continuity``.
+        """
+        if scheduled:
+            raise TypeError(
+                f"MultipleShooting.loss takes no scheduled values, got {list(scheduled)}"
+            )
+        self.check_batch(batch)
+        window, gap = self._rollout(batch)
+        valid = batch.valid_steps().to(window.dtype)
+        n = valid.sum().clamp_min(1)
+        params = self.decode(window)
+        terms: dict[str, Tensor] = {}
+        for mod in self.modalities:
+            lp = self.likelihoods[mod].log_prob(params[mod], batch.obs[mod], batch.mask[mod])
+            terms[f"obs.{mod}"] = -(lp * valid).sum() / n
+        terms["continuity"] = gap.mean()
+        total = sum(v for k, v in terms.items() if k.startswith("obs.")) + (
+            self.continuity_weight * terms["continuity"]
+        )
+        return total, {k: v.detach() for k, v in terms.items()}
+
+    def model(self, batch: MultimodalBatch, **scheduled: Any) -> None:
+        """Observe sites at the free rollouts and a continuity factor (nodes are parameters)."""
+        window, gap = self._rollout(batch)
+        with self.plate(batch):
+            self.observe(batch, self.decode(window))
+            pyro.factor("continuity", -self.continuity_weight * gap)
+
+    def guide(self, batch: MultimodalBatch, **scheduled: Any) -> None:
+        """No latent sites: the shooting nodes are point estimates."""
+
+    def encode(self, batch: MultimodalBatch) -> dict[str, Tensor]:
+        """The free rollouts over the batch windows ``{"latent": (B, T, M)}``."""
+        with torch.no_grad():
+            return {"latent": self._rollout(batch)[0]}
+
+    def generate(
+        self,
+        num_steps: int,
+        *,
+        init: MultimodalBatch | None = None,
+        num_trials: int = 1,
+        burn_in: int = 0,
+        prediction: str = "default",
+    ) -> dict[str, Tensor]:
+        """Free run from the node state of ``init``'s first step (node 0 of trial 0 without it).
+
+        Returns:
+            ``{modality: (trials, steps, *features), "latent": (trials, steps, M)}``.
+        """
+        if num_steps < 1 or burn_in < 0 or num_trials < 1:
+            raise ValueError(
+                f"need num_steps >= 1, burn_in >= 0, num_trials >= 1; got {num_steps}, "
+                f"{burn_in}, {num_trials}"
+            )
+        with torch.no_grad():
+            if init is None:
+                z0 = self.nodes[0, 0].expand(num_trials, -1)
+            else:
+                first = self.encode(init)["latent"][:, 0]
+                z0 = first[torch.arange(num_trials) % first.shape[0]]
+            traj = torch.cat(
+                [z0.unsqueeze(1), self.dynamics.rollout(z0, burn_in + num_steps - 1)], 1
+            )[:, burn_in:]
+            out = dict(self.predict(traj, prediction))
+            out["latent"] = traj
+            return out
