@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -84,6 +85,28 @@ class ConfigError(ValueError):
     """A configuration is invalid (unknown key, missing value, wrong type)."""
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML loader that also reads ``1e-3`` as a float (YAML 1.2; PyYAML wants ``1.0e-3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def _yaml_load(text: Any) -> Any:
+    return yaml.load(text, Loader=_Loader)
+
+
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     """Reads a YAML mapping."""
     path = os.fspath(path)
@@ -91,7 +114,7 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"config file {path!r} does not exist")
     with open(path) as f:
         try:
-            cfg = yaml.safe_load(f)
+            cfg = _yaml_load(f)
         except yaml.YAMLError as err:
             raise ConfigError(f"{path!r} is not valid YAML: {err}".replace("\n", " ")) from err
     if cfg is None:
@@ -109,7 +132,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     if not sep or not key.strip():
         raise ConfigError(f"--set expects key=value (e.g. fit.steps=100), got {item!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = _yaml_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
     return [k for k in key.strip().split(".")], value

@@ -127,8 +127,15 @@ class SVAE(GenerativeModel):
         )
 
     def posterior(self, batch: MultimodalBatch) -> torch.distributions.Normal:
-        """q(z_t | x): a ``Normal`` with batch shape ``(B, T, D)``."""
+        """q(z_t | x): a ``Normal`` with batch shape ``(B, T, D)``.
+
+        Steps beyond a sequence's length are hidden from the encoder (as missing), so padding
+        never leaks into the posterior of valid steps.
+        """
         x, mask = concat_observations(batch, self.modalities)
+        if batch.lengths is not None:
+            mask = mask & batch.valid_steps()[..., None]
+            x = x * mask
         return self.encoder(x, mask)
 
     def model(self, batch: MultimodalBatch, beta: float = 1.0) -> Tensor:

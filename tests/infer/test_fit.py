@@ -176,3 +176,25 @@ def test_bad_data_type(toy_model):
 def test_resume_without_checkpoint_starts_fresh(toy_model, toy_data, tmp_path):
     res = fit(toy_model, toy_data, steps=3, checkpoint_dir=tmp_path, resume=True)
     assert res.steps_done == 3 and os.path.exists(tmp_path / "checkpoint.pt")
+
+
+def test_validation_does_not_change_the_trajectory(toy_data):
+    torch.manual_seed(0)
+    a = fit(ToyVAE(), toy_data, steps=8, window=10)
+    torch.manual_seed(0)
+    b = fit(ToyVAE(), toy_data, steps=8, window=10, valid_data=make_data(3, seed=2), valid_every=3)
+    for k, v in _params(a.model).items():
+        assert torch.equal(v, _params(b.model)[k])
+    assert [r["step"] for r in b.history if "valid_loss" in r] == [3, 6, 8]
+
+
+def test_progress_bar_shows_terms(toy_model, toy_data, capsys):
+    fit(toy_model, toy_data, steps=3, progress=True)
+    err = capsys.readouterr().err
+    assert "fit" in err and "nll.x" in err
+
+
+def test_fit_on_a_batch(toy_model, toy_data):
+    batch = toy_data.batch()
+    res = fit(toy_model, batch, steps=3, batch_size=4)
+    assert res.steps_done == 3
