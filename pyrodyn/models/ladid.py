@@ -366,7 +366,8 @@ class LaDID(GenerativeModel):
         with self.plate(batch):
             for key, q in dists.items():
                 pyro.sample(self._site(key), _as_event(q))
-        return {"tokens": tokens, "posteriors": posts, "present": present}
+        steps = {m: batch.step_mask(m) & batch.valid_steps() for m in tokens}
+        return {"tokens": tokens, "posteriors": posts, "present": present, "steps": steps}
 
     # ------------------------------------------------------------------ windows
     def shooting_batch(
@@ -507,15 +508,17 @@ class LaDID(GenerativeModel):
         if self.fusion.per_modality_latents:
             for m, q in tokens.items():
                 if m in z:
-                    total = total - (q.log_prob(z[m]).sum(-1) * w).sum()
+                    wm = w * enc["steps"][m].to(w.dtype)
+                    total = total - (q.log_prob(z[m]).sum(-1) * wm).sum()
             return total
+        steps = enc["steps"]
         if len(tokens) == 1:
             fused = next(iter(tokens.values()))
+            w = w * next(iter(steps.values())).to(w.dtype)
         else:
-            steps = {
-                m: q.loc.new_ones(q.loc.shape[:2], dtype=torch.bool) for m, q in tokens.items()
-            }
             fused = self.fusion.posterior(tokens, steps)
+            # steps no modality observes carry no embedding target
+            w = w * self.fusion.any_present(steps, list(tokens)).to(w.dtype)
         return -(fused.log_prob(z[SHARED]).sum(-1) * w).sum()
 
     def _overlap_nll(self, z: Mapping[str, Tensor], pairs: Tensor, horizon: int) -> Tensor:
