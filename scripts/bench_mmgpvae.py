@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import statistics
 import time
 
@@ -54,7 +55,7 @@ def build(kind: str, num_neurons: int, num_pixels: int, args) -> MMGPVAE:
     )
 
 
-def run(kind: str, seed: int, data: dict, args) -> dict:
+def run(kind: str, seed: int, data: dict, args, max_cpu: float) -> dict:
     torch.manual_seed(seed)
     mods = {"mm": ["spikes", "images"], "neural": ["spikes"], "images": ["images"]}[kind]
     extras = {k: v for k, v in data.items() if k.startswith("true_") and v.ndim >= 2}
@@ -69,7 +70,7 @@ def run(kind: str, seed: int, data: dict, args) -> dict:
 
     def cpu_budget(state) -> bool:
         # the budget is CPU time of this process: wall time depends on the machine's load
-        return time.process_time() - c0 > args.max_cpu
+        return time.process_time() - c0 > max_cpu
 
     result = fit(
         model,
@@ -97,6 +98,7 @@ def run(kind: str, seed: int, data: dict, args) -> dict:
         "steps": result.steps_done,
         "train_wall_s": wall,
         "train_cpu_s": cpu,
+        "cpu_budget_s": max_cpu,
         "final_loss": result.history[-1]["loss"],
     }
     truth = {"angle": "true_angle", "zoom": "true_zoom", "neural": "true_neural"}
@@ -135,6 +137,22 @@ def run(kind: str, seed: int, data: dict, args) -> dict:
     return out
 
 
+def run_seed(seed: int, args) -> list[dict]:
+    """Every model of one seed (one process: the CPU budget is this process's CPU time)."""
+    torch.set_num_threads(1)
+    data = make_rotating_digits(args.trials, args.num_steps, args.neurons, seed=seed)
+    budgets = {"mm": args.max_cpu, "neural": args.max_cpu_single, "images": args.max_cpu_single}
+    out = []
+    for kind in args.models:
+        try:
+            r = run(kind, seed, data, args, budgets[kind])
+        except Exception as err:  # one failed model must not lose the other runs' figures
+            r = {"kind": kind, "seed": seed, "error": repr(err)}
+        out.append(r)
+        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -156,18 +174,21 @@ def main() -> None:
     parser.add_argument("--encoder-hidden", type=int, nargs="+", default=[64, 32])
     parser.add_argument("--decoder-hidden", type=int, nargs="+", default=[128, 64])
     parser.add_argument("--out", default="bench_mmgpvae.json")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    results = []
-    for seed in args.seeds:
-        data = make_rotating_digits(args.trials, args.num_steps, args.neurons, seed=seed)
-        for kind in args.models:
-            r = run(kind, seed, data, args)
-            results.append(r)
-            print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}))
+    if args.jobs > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(args.jobs) as pool:
+            chunks = pool.starmap(run_seed, [(seed, args) for seed in args.seeds])
+        results = [r for chunk in chunks for r in chunk]
+    else:
+        results = [r for seed in args.seeds for r in run_seed(seed, args)]
     summary = {}
     for kind in args.models:
-        rows = [r for r in results if r["kind"] == kind]
+        rows = [r for r in results if r["kind"] == kind and "error" not in r]
+        if not rows:
+            continue
         keys = [k for k in rows[0] if k not in ("kind", "seed")]
         summary[kind] = {k: statistics.median(r[k] for r in rows) for k in keys}
     print("median over seeds:")

@@ -67,6 +67,23 @@ def kernel_latent_dim(kernel: Kernel, latent_dim: int | None) -> int:
     return 1 if latent_dim is None else int(latent_dim)
 
 
+def set_lengthscale(kernel: Kernel, value: float) -> None:
+    """Sets the length-scale of every (sub-)kernel that has one.
+
+    Raises:
+        ValueError: ``value`` is not positive, or no part of the kernel has a length-scale.
+    """
+    if not value > 0:
+        raise ValueError(f"lengthscale must be positive, got {value}")
+    found = False
+    for module in kernel.modules():
+        if isinstance(module, Kernel) and module.has_lengthscale:
+            module.lengthscale = float(value)
+            found = True
+    if not found:
+        raise ValueError(f"kernel {type(kernel).__name__} has no length-scale to initialise")
+
+
 class FourierGPPrior(LatentPrior):
     """Independent stationary GPs per latent dimension, parameterised by Fourier coefficients.
 
@@ -111,6 +128,8 @@ class FourierGPPrior(LatentPrior):
             ``"fft"``.
         wraps: wraps of the autocovariance summed by the FFT fallback.
         method: coefficients -> time map: ``"auto"``, ``"matmul"`` or ``"fft"``.
+        lengthscale: if given, initial length-scale (time units) of every part of the kernel
+            that has one (configs cannot set it through GPyTorch's constructors).
     """
 
     def __init__(
@@ -129,6 +148,7 @@ class FourierGPPrior(LatentPrior):
         spectral: str = "auto",
         wraps: int = 3,
         method: str = "auto",
+        lengthscale: float | None = None,
     ) -> None:
         if not isinstance(kernel, Kernel):
             raise TypeError(
@@ -150,6 +170,8 @@ class FourierGPPrior(LatentPrior):
             raise ValueError(f"jitter and padding must be >= 0, got {jitter}, {padding}")
         if dt is not None and not dt > 0:
             raise ValueError(f"dt must be positive, got {dt}")
+        if lengthscale is not None:
+            set_lengthscale(kernel, lengthscale)
         self.kernel = kernel
         self.dt = None if dt is None else float(dt)
         self.padding_tol, self.padding_margin = float(padding_tol), float(padding_margin)
@@ -380,4 +402,4 @@ class FourierGPPrior(LatentPrior):
         return f"latent_dim={self.latent_dim}, spectral={self.spectral!r}, jitter={self.jitter}"
 
 
-__all__ = ["FourierGPPrior", "kernel_latent_dim"]
+__all__ = ["FourierGPPrior", "kernel_latent_dim", "set_lengthscale"]

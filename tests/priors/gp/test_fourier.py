@@ -241,3 +241,12 @@ def test_irregular_times_are_refused():
 def test_not_a_kernel():
     with pytest.raises(TypeError, match=r"gpytorch\.kernels\.Kernel"):
         FourierGPPrior(lambda x: x)
+
+
+def test_lengthscale_argument_initialises_every_part():
+    kernel = ScaleKernel(RBFKernel()) + MaternKernel(nu=2.5)
+    FourierGPPrior(kernel, lengthscale=7.0)
+    assert float(kernel.kernels[0].base_kernel.lengthscale) == pytest.approx(7.0)
+    assert float(kernel.kernels[1].lengthscale) == pytest.approx(7.0)
+    with pytest.raises(ValueError, match="lengthscale must be positive"):
+        FourierGPPrior(RBFKernel(), lengthscale=-1.0)
