@@ -193,6 +193,11 @@ class FourierGPPrior(LatentPrior):
         )
         self._bases: dict[tuple[int, float], FourierBasis] = {}
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # loaded padding / cut-off thresholds invalidate every cached grid
+        self._bases = {}
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     # ------------------------------------------------------------------ grids and variances
     def resolve_dt(self, ctx: PriorContext) -> float:
         """The time step: ``dt`` if given, else from ``ctx.times`` (must be regular), else 1."""

@@ -246,7 +246,16 @@ def test_not_a_kernel():
 def test_lengthscale_argument_initialises_every_part():
     kernel = ScaleKernel(RBFKernel()) + MaternKernel(nu=2.5)
     FourierGPPrior(kernel, lengthscale=7.0)
-    assert float(kernel.kernels[0].base_kernel.lengthscale) == pytest.approx(7.0)
-    assert float(kernel.kernels[1].lengthscale) == pytest.approx(7.0)
+    assert kernel.kernels[0].base_kernel.lengthscale.item() == pytest.approx(7.0)
+    assert kernel.kernels[1].lengthscale.item() == pytest.approx(7.0)
     with pytest.raises(ValueError, match="lengthscale must be positive"):
         FourierGPPrior(RBFKernel(), lengthscale=-1.0)
+
+
+def test_loading_thresholds_resets_cached_grids():
+    a = FourierGPPrior(_rbf(3.0))
+    b = FourierGPPrior(_rbf(9.0))
+    fa, fb = a.basis(40).num_coefficients, b.basis(40).num_coefficients
+    assert fa != fb
+    b.load_state_dict(a.state_dict())
+    assert b.basis(40).num_coefficients == fa
