@@ -10,9 +10,10 @@ from pyrodyn.data.systems.base import DynamicalSystem
 class Lorenz96(DynamicalSystem):
     """``dx_i = (x_{i+1} - x_{i-2}) x_{i-1} - x_i + F`` with cyclic indices.
 
-    Defaults: ``N = 10`` (any ``N >= 4``), forcing ``F = 8`` (chaotic for ``N >= 5``), sampled at
-    ``dt = 0.05``. The initial condition is the fixed point ``x_i = F`` with ``x_0`` raised by
-    0.01, which the dynamics leave quickly. (dysts' Lorenz-96 defaults to N = 4 with F = 20.)
+    Defaults: ``N = 10`` (any ``N >= 4``), forcing ``F = 8`` (chaotic at N = 10; the maximal
+    Lyapunov exponent grows with N), sampled at ``dt = 0.05``. The initial condition is the fixed
+    point ``x_i = F`` with ``x_0`` raised by 0.01, which the dynamics leave quickly. (dysts'
+    Lorenz-96 defaults to N = 4 with F = 20.)
 
     Args:
         num_variables: N >= 4.
