@@ -34,6 +34,7 @@ from pyrodyn.infer.checkpoint import (
     load_checkpoint,
     set_rng_state,
 )
+from pyrodyn.infer.devices import check_model_devices, resolve_device
 from pyrodyn.infer.history import HistoryWriter
 from pyrodyn.infer.schedules import Schedule, build_lr_schedule
 
@@ -238,6 +239,8 @@ def fit(
     progress: bool | None = None,
     max_nonfinite: int = 3,
     config: Mapping[str, Any] | None = None,
+    devices: int = 1,
+    strategy: str = "ddp",
 ) -> FitResult:
     """Fits ``model`` by minimising ``model.loss(batch, **scheduled)`` with a torch optimizer.
 
@@ -289,6 +292,9 @@ def fit(
         progress: show a tqdm bar (None: only when stderr is a terminal).
         max_nonfinite: non-finite events tolerated between snapshots.
         config: plain data stored in the checkpoint (the resolved run config).
+        devices: processes (CPU cores or GPUs); more than 1 trains data-parallel on Lightning
+            Fabric (:mod:`pyrodyn.infer.distributed`; ``batch_size`` is then per process).
+        strategy: multi-process strategy (``"ddp"``, ``"ddp_spawn"``, ``"ddp_fork"``).
 
     Returns:
         A :class:`FitResult`.
@@ -296,6 +302,11 @@ def fit(
     Raises:
         NonFiniteLossError: the loss stayed non-finite after ``max_nonfinite`` rollbacks.
     """
+    if devices != 1:  # several processes: Lightning Fabric (pyrodyn/infer/distributed.py)
+        arguments = dict(locals())
+        from pyrodyn.infer.distributed import fit_distributed
+
+        return fit_distributed(**arguments)
     _check_args(
         model,
         data,
@@ -319,10 +330,11 @@ def fit(
         if not callable(fn):
             raise TypeError(f"schedule {name!r} must be a callable step -> value, got {fn!r}")
     lr_mult = build_lr_schedule(lr_schedule, steps=steps)
-    device = torch.device(device)
+    device = resolve_device(device)
     callbacks = list(callbacks)
 
     model.to(device)
+    check_model_devices(model, device)
     model.train()
     _validate_against_model(model, data)
     if valid_data is not None:
