@@ -37,6 +37,11 @@ def add_fit(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", help="torch device (cpu, cuda); overrides the config")
     p.add_argument("--seed", type=int, help="random seed; overrides the config")
+    p.add_argument(
+        "--devices",
+        type=int,
+        help="processes (CPU cores or GPUs) for data-parallel fitting; overrides fit.devices",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
 
 
@@ -49,6 +54,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         overrides.append(f"device={args.device}")
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
+    if args.devices is not None:
+        overrides.append(f"fit.devices={args.devices}")
     cfg = apply_overrides(load_yaml(args.config), overrides)
     if args.out:
         out = args.out

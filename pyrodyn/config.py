@@ -58,6 +58,8 @@ DEFAULTS: dict[str, Any] = {
         "max_time": None,
         "progress": None,
         "max_nonfinite": 3,
+        "devices": 1,
+        "strategy": "ddp",
     },
     "evaluate": {
         "steps": None,
