@@ -27,6 +27,7 @@ from pyrodyn.diagnostics.psis import (
     KHAT_THRESHOLD,
     effective_sample_size,
     psis,
+    tail_length,
 )
 from pyrodyn.diagnostics.sampling import PosteriorDraws, draw_posterior
 from pyrodyn.models.base import GenerativeModel
@@ -80,8 +81,19 @@ class ImportanceDiagnostics:
     amortisation_gap: np.ndarray | None = None
     constant: np.ndarray | None = None
 
+    @property
+    def khat_estimable(self) -> bool:
+        """Whether K is large enough for a Pareto tail fit (K >= 25, 5 tail draws)."""
+        return tail_length(self.num_particles) >= 5
+
     def flagged(self, threshold: float = KHAT_THRESHOLD) -> np.ndarray:
-        """Positions of the trials whose k-hat exceeds ``threshold`` (constant ratios excluded)."""
+        """Positions of the trials whose k-hat exceeds ``threshold``.
+
+        Trials with constant ratios are not flagged, and nothing is flagged when K is too small
+        for k-hat to be estimated (see :attr:`khat_estimable`).
+        """
+        if not self.khat_estimable:
+            return np.array([], dtype=np.int64)
         bad = self.khat > threshold
         if self.constant is not None:
             bad &= ~self.constant
@@ -114,6 +126,11 @@ class ImportanceDiagnostics:
                 for i in range(self.iwae.shape[0])
             ],
         }
+        if not self.khat_estimable:
+            out["khat_note"] = (
+                f"k-hat needs K >= 25 draws per trial for a Pareto tail fit; K = "
+                f"{self.num_particles} gives inf (not estimated), so no trial is flagged"
+            )
         if self.amortisation_gap is not None:
             out["amortisation_gap_mean"] = float(self.amortisation_gap.mean())
             for row, gap in zip(out["per_trial"], self.amortisation_gap):

@@ -75,8 +75,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         out += _table(
             [
                 "K",
-                "mean IWAE",
-                "mean ELBO",
+                "mean IWAE (nats/trial)",
+                "mean ELBO (nats/trial)",
                 "median k-hat",
                 "max k-hat",
                 f"k-hat > {thr}",
@@ -102,6 +102,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
             ]
         elif imp.get("amortisation_note"):
             out += ["", f"Amortisation gap: {imp['amortisation_note']}."]
+        if imp.get("khat_note"):
+            out += ["", f"Note: {imp['khat_note']}."]
         flagged = [r for r in imp.get("per_trial", []) if r.get("flagged")]
         out += [
             "",

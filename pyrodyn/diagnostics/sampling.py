@@ -179,7 +179,16 @@ def _pointwise_log_prob(site: Mapping, lead: int) -> Tensor:
     lp = d.log_prob(value)
     if lp.dim() > lead:
         lp = lp.sum(tuple(range(lead, lp.dim())))
-    return lp.expand(value.shape[:lead])
+    lp = lp.expand(value.shape[:lead])
+    mask = site["mask"]
+    if isinstance(mask, Tensor):
+        # a poutine.mask broadcasts against the site's batch dims, i.e. the leading dims here
+        while mask.dim() < lp.dim():
+            mask = mask.unsqueeze(-1)
+        lp = torch.where(mask, lp, lp.new_zeros(()))
+    elif mask is False:
+        lp = torch.zeros_like(lp)
+    return lp
 
 
 def _support_kind(fn: torch.distributions.Distribution) -> str:

@@ -98,3 +98,11 @@ def test_summary_is_plain_data(make_model, lg_batch):
     assert s["num_particles"] == 50 and len(s["per_trial"]) == lg_batch.num_sequences
     assert math.isfinite(s["iwae_mean"])
     assert torch.is_tensor(lg_batch.obs["x"])
+
+
+def test_small_k_reports_khat_as_not_estimated(make_model, lg_batch):
+    diag = importance_diagnostics(make_model(guide_shift=1.0), lg_batch, 10)
+    assert not diag.khat_estimable
+    assert np.all(np.isinf(diag.khat))
+    assert len(diag.flagged()) == 0
+    assert "K >= 25" in diag.summary()["khat_note"]
