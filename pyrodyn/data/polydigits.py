@@ -13,6 +13,9 @@ Examples are split by instance, so no test image is ever seen in training.
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import numpy as np
 
 from pyrodyn.data.dataset import MultimodalDataset
@@ -139,3 +142,10 @@ def make_polydigits(
     )
     label = arrays.pop("label")
     return MultimodalDataset(arrays, static=True, extras={"label": label})
+
+
+def save_polydigits(path: str | os.PathLike, num_modalities: int = 3, **kwargs: Any) -> str:
+    """Writes :func:`polydigits_arrays` to an ``.npz`` (static data contract); returns the path."""
+    path = os.fspath(path)
+    np.savez(path, **polydigits_arrays(num_modalities, **kwargs))
+    return path

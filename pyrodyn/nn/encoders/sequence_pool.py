@@ -16,10 +16,12 @@ class SequencePoolEncoder(Encoder):
     """``(B, time, channels)`` -> one posterior ``(B, D)`` per recording.
 
     For data that treat every trial as one static sample (BasicMotions: each 100-step,
-    3-channel recording is a sample). Strided 1-D convolutions extract local features; mean and
-    max pooling over the observed steps make the code invariant to the position of an event;
-    linear heads give ``loc`` and ``scale = softplus(.) + min_scale``. Missing steps are excluded
-    from the pooling.
+    3-channel recording is a sample). Strided 1-D convolutions extract local features, which are
+    pooled over the observed steps: with ``bins = 1`` a mean and a max over the whole recording
+    (invariant to when an event happens); with ``bins > 1`` additionally the mean in each of
+    ``bins`` equal segments, so the code keeps coarse timing (needed to impute another,
+    time-aligned modality). Linear heads give ``loc`` and ``scale = softplus(.) + min_scale``.
+    Missing steps are excluded from the pooling.
 
     Args:
         channels: per-step features N.
@@ -27,6 +29,7 @@ class SequencePoolEncoder(Encoder):
         hidden: output channels of the convolutions.
         kernel_size: odd kernel size of every convolution.
         stride: stride of every convolution after the first.
+        bins: number of time segments pooled separately (1: global pooling only).
         min_scale: lower bound of the posterior scale.
     """
 
@@ -37,6 +40,7 @@ class SequencePoolEncoder(Encoder):
         hidden: Sequence[int] = (32, 64),
         kernel_size: int = 5,
         stride: int = 2,
+        bins: int = 1,
         min_scale: float = 1e-3,
     ) -> None:
         super().__init__(latent_dim)
@@ -48,15 +52,18 @@ class SequencePoolEncoder(Encoder):
             raise ValueError("SequencePoolEncoder needs at least one convolution (hidden)")
         if min_scale <= 0:
             raise ValueError(f"min_scale must be positive, got {min_scale}")
-        self.channels, self.min_scale = int(channels), float(min_scale)
+        if int(bins) < 1:
+            raise ValueError(f"bins must be >= 1, got {bins}")
+        self.channels, self.min_scale, self.bins = int(channels), float(min_scale), int(bins)
         self.strides = [1] + [int(stride)] * (len(hidden) - 1)
         convs, width = [], self.channels
         for h, s in zip(hidden, self.strides):
             convs.append(nn.Conv1d(width, int(h), int(kernel_size), s, int(kernel_size) // 2))
             width = int(h)
         self.convs = nn.ModuleList(convs)
-        self.loc = nn.Linear(2 * width, self.latent_dim)
-        self.scale = nn.Linear(2 * width, self.latent_dim)
+        feats = width * (2 + (self.bins if self.bins > 1 else 0))
+        self.loc = nn.Linear(feats, self.latent_dim)
+        self.scale = nn.Linear(feats, self.latent_dim)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> dist.Normal:
         """``x`` ``(B, T, N)`` (static samples of a recording) -> ``Normal`` ``(B, D)``."""
@@ -79,5 +86,11 @@ class SequencePoolEncoder(Encoder):
         mean = (h * w).sum(-1) / n
         peak = h.masked_fill(w == 0, float("-inf")).amax(-1)
         peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
-        feats = torch.cat([mean, peak], -1)
+        parts = [mean, peak]
+        if self.bins > 1:
+            # per-segment means over observed steps (segments may be empty: then 0)
+            seg_sum = F.adaptive_avg_pool1d(h * w, self.bins)
+            seg_n = F.adaptive_avg_pool1d(w, self.bins).clamp_min(1e-6)
+            parts.append((seg_sum / seg_n).flatten(1))
+        feats = torch.cat(parts, -1)
         return dist.Normal(self.loc(feats), F.softplus(self.scale(feats)) + self.min_scale)

@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import torch
+from scipy.stats import multivariate_normal
+
+from pyrodyn.distributions.diag_normal_mixture import DiagNormalMixture
+
+
+def _mix(batch=(2,), k=3, d=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    locs = torch.randn(*batch, k, d, generator=g, dtype=torch.float64)
+    scales = 0.5 + torch.rand(*batch, k, d, generator=g, dtype=torch.float64)
+    logits = torch.randn(*batch, k, generator=g, dtype=torch.float64)
+    return DiagNormalMixture(locs, scales, logits)
+
+
+def test_log_prob_matches_scipy():
+    mix = _mix()
+    z = torch.randn(4, 2, 2, dtype=torch.float64)
+    lp = mix.log_prob(z)
+    assert lp.shape == (4, 2)
+    w = mix.weights.numpy()
+    for s in range(4):
+        for b in range(2):
+            dens = sum(
+                w[b, k]
+                * multivariate_normal(
+                    mix.locs[b, k].numpy(), np.diag(mix.scales[b, k].numpy() ** 2)
+                ).pdf(z[s, b].numpy())
+                for k in range(3)
+            )
+            assert lp[s, b].item() == pytest.approx(np.log(dens), rel=1e-10)
+
+
+def test_masked_component_has_no_weight():
+    mix = _mix()
+    logits = mix.logits.clone()
+    logits[:, 1] = float("-inf")
+    masked = DiagNormalMixture(mix.locs, mix.scales, logits)
+    assert masked.weights[:, 1].abs().max() == 0
+    # moving the masked component changes nothing
+    locs = mix.locs.clone()
+    locs[:, 1] += 100.0
+    moved = DiagNormalMixture(locs, mix.scales, logits)
+    z = torch.randn(3, 2, 2, dtype=torch.float64)
+    torch.testing.assert_close(masked.log_prob(z), moved.log_prob(z))
+    torch.testing.assert_close(masked.mean, moved.mean)
+
+
+def test_rsample_moments_and_gradients():
+    torch.manual_seed(0)
+    mix = _mix(batch=(), k=2, d=1)
+    locs = mix.locs.clone().requires_grad_()
+    m = DiagNormalMixture(locs, mix.scales, mix.logits)
+    z = m.rsample((40000,))
+    assert z.shape == (40000, 1)
+    assert z.mean().item() == pytest.approx(m.mean.item(), abs=0.03)
+    assert z.var().item() == pytest.approx(m.variance.item(), rel=0.05)
+    z.mean().backward()
+    torch.testing.assert_close(locs.grad.sum(), torch.tensor(1.0, dtype=torch.float64))
+
+
+def test_moment_matched_and_expand():
+    mix = _mix()
+    mm = mix.moment_matched()
+    torch.testing.assert_close(mm.loc, mix.mean)
+    big = mix.expand(torch.Size([5, 2]))
+    assert big.batch_shape == (5, 2) and big.event_shape == (2,)
+
+
+def test_bad_inputs_raise():
+    mix = _mix()
+    with pytest.raises(ValueError, match="at least one component"):
+        DiagNormalMixture(mix.locs, mix.scales, torch.full_like(mix.logits, float("-inf")))
+    with pytest.raises(ValueError, match="disagree"):
+        DiagNormalMixture(mix.locs, mix.scales, mix.logits[..., :2])
+    with pytest.raises(ValueError, match="unknown kl_estimator"):
+        DiagNormalMixture(mix.locs, mix.scales, mix.logits, kl_estimator="exact")
+    with pytest.raises(ValueError, match="locs must be"):
+        DiagNormalMixture(torch.zeros(3), torch.ones(3), torch.zeros(3))
