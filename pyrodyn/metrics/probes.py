@@ -14,6 +14,7 @@ The model-level metrics need a model with ``encode``/``impute``/``posteriors`` (
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -137,6 +138,7 @@ def train_classifiers(
     A small sklearn ``MLPClassifier`` on the standardised, flattened observations (the MMVM
     reference trains a ResNet per modality; on this scale an MLP is the stand-in).
     """
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -154,7 +156,10 @@ def train_classifiers(
                 random_state=seed,
             ),
         )
-        clf.fit(_flat(batch.obs[m], f"modality {m!r}"), y)
+        with warnings.catch_warnings():
+            # the iteration budget is the caller's choice; stopping at it is not an error
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(_flat(batch.obs[m], f"modality {m!r}"), y)
         out[m] = clf
     return out
 
@@ -278,3 +283,42 @@ def _split(
     if not isinstance(data, MultimodalDataset):
         raise TypeError("without train_data, data must be a MultimodalDataset (to split it)")
     return data.split(valid_fraction, seed=seed)
+
+
+#: The metrics of :func:`evaluate_static`, in order.
+STATIC_METRICS: tuple[str, ...] = ("probe_accuracy", "coherence", "reconstruction_nll")
+
+
+def evaluate_static(
+    model: Any,
+    data: MultimodalDataset,
+    *,
+    train_data: MultimodalDataset | None = None,
+    metrics: Sequence[str] = STATIC_METRICS,
+    label: str = "label",
+) -> dict[str, Any]:
+    """Registered model-level metrics of static multimodal data, keyed by metric name.
+
+    The entry point for ``pyrodyn evaluate`` on static data: probes and coherence classifiers
+    are fit on ``train_data`` (default: half of ``data``) and scored on ``data``.
+    """
+    import inspect
+
+    from pyrodyn.metrics.base import get_metric
+
+    out: dict[str, Any] = {}
+    for name in metrics:
+        spec = get_metric(name)
+        if set(spec.needs) - {"model", "data"}:
+            raise ValueError(
+                f"metric {name!r} needs {list(spec.needs)}; static evaluation supplies only "
+                "model and data"
+            )
+        params = inspect.signature(spec.fn).parameters
+        kwargs: dict[str, Any] = {"model": model, "data": data}
+        if "train_data" in params:
+            kwargs["train_data"] = train_data
+        if "label" in params:
+            kwargs["label"] = label
+        out[name] = spec.fn(**kwargs)
+    return out

@@ -87,3 +87,20 @@ def test_reconstruction_is_self_reconstruction_for_per_modality_latents():
     params = model.decoders["rat1"](post["rat1"].loc)
     want = -model.likelihoods["rat1"].log_prob(params, batch.obs["rat1"]).mean().detach()
     assert rec["rat1"] == pytest.approx(float(want), rel=1e-5)
+
+
+def test_evaluate_static_runs_every_registered_metric():
+    from pyrodyn.metrics.probes import STATIC_METRICS, evaluate_static
+
+    train, test = _data(0), _data(1)
+    model = MultimodalVAE(
+        {"rat0": Poisson((4, 6)), "rat1": Poisson((4, 5))},
+        {"rat0": StaticMLPEncoder((4, 6), 2, (8,)), "rat1": StaticMLPEncoder((4, 5), 2, (8,))},
+        MMVM(),
+        decoder_hidden=(8,),
+    )
+    out = evaluate_static(model, test, train_data=train)
+    assert list(out) == list(STATIC_METRICS)
+    assert set(out["probe_accuracy"]) == {"latent", "latent_rat0", "latent_rat1"}
+    with pytest.raises(ValueError, match="unknown metric"):
+        evaluate_static(model, test, train_data=train, metrics=["nope"])
