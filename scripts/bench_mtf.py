@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 
-def _fit(args: argparse.Namespace, seed: int, run_dir: str) -> tuple[list[str], float]:
+def _fit_command(args: argparse.Namespace, seed: int, run_dir: str) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
@@ -54,10 +54,24 @@ def _fit(args: argparse.Namespace, seed: int, run_dir: str) -> tuple[list[str], 
     ]
     for extra in args.set or []:
         cmd += ["--set", extra]
+    return cmd
+
+
+def _fit_all(args: argparse.Namespace) -> dict[int, tuple[list[str], float]]:
+    """Runs the fits, ``args.jobs`` at a time (each with one torch thread); seed -> (cmd, wall)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env)
-    return cmd, time.perf_counter() - t0
+    out: dict[int, tuple[list[str], float]] = {}
+    seeds = list(args.seeds)
+    for i in range(0, len(seeds), args.jobs):
+        procs = []
+        for seed in seeds[i : i + args.jobs]:
+            cmd = _fit_command(args, seed, os.path.join(args.out, f"seed{seed}"))
+            procs.append((seed, cmd, time.perf_counter(), subprocess.Popen(cmd, env=env)))
+        for seed, cmd, t0, proc in procs:
+            if proc.wait() != 0:
+                raise RuntimeError(f"fit of seed {seed} failed: {shlex.join(cmd)}")
+            out[seed] = (cmd, time.perf_counter() - t0)
+    return out
 
 
 def _evaluate(args: argparse.Namespace, run_dir: str) -> dict[str, float]:
@@ -69,7 +83,7 @@ def _evaluate(args: argparse.Namespace, run_dir: str) -> dict[str, float]:
     model, cfg, std = load_run(run_dir)
     cut = int(cfg["run"]["train_steps"])
     with np.load(args.truth) as f:
-        truth = np.asarray(f[args.modality], dtype=np.float64)
+        truth = np.asarray(f[args.truth_key or args.modality], dtype=np.float64)
     x_true, x_train = truth[cut:], truth[:cut]
     with np.load(args.data) as f:
         train = MultimodalDataset({m: f[m][:cut] for m in model.modalities})
@@ -130,7 +144,10 @@ def main() -> None:
     p.add_argument("--config", default="configs/mtf_lorenz63.yaml")
     p.add_argument("--data", default="/work/shared/data/mtf-lorenz63/train_noisy.npz")
     p.add_argument("--truth", default="/work/shared/data/mtf-lorenz63/train.npz")
-    p.add_argument("--modality", default="gaussian", help="modality scored (noise-free in TRUTH)")
+    p.add_argument("--modality", default="gaussian", help="generated modality that is scored")
+    p.add_argument(
+        "--truth-key", help="array of TRUTH scored against (default: --modality; e.g. true_state)"
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--max-time", type=float, default=600.0)
     p.add_argument("--steps", type=int, default=100_000)
@@ -144,16 +161,18 @@ def main() -> None:
         help="score the generated latent against TRUTH[--modality] after a Procrustes alignment "
         "(labels-only reconstructions; latent_d_stsp)",
     )
+    p.add_argument(
+        "--jobs", type=int, default=1, help="fits run concurrently (one torch thread each)"
+    )
     p.add_argument("--eval-only", action="store_true", help="score existing runs in --out")
     args = p.parse_args()
     torch.set_num_threads(1)
     os.makedirs(args.out, exist_ok=True)
     rows = []
+    fits = {} if args.eval_only else _fit_all(args)
     for seed in args.seeds:
         run_dir = os.path.join(args.out, f"seed{seed}")
-        cmd, wall = [], float("nan")
-        if not args.eval_only:
-            cmd, wall = _fit(args, seed, run_dir)
+        cmd, wall = fits.get(seed, ([], float("nan")))
         res = _evaluate(args, run_dir)
         res.update(seed=seed, fit_wall_s=wall, command=shlex.join(cmd))
         rows.append(res)
