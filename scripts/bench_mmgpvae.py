@@ -165,7 +165,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--clip-norm", type=float, default=10.0)
     parser.add_argument(
-        "--max-cpu", type=float, default=300.0, help="CPU-s training budget per model"
+        "--max-cpu", type=float, default=300.0, help="CPU-s training budget, multimodal model"
+    )
+    parser.add_argument(
+        "--max-cpu-single", type=float, default=300.0, help="CPU-s budget, single-modality models"
     )
     parser.add_argument(
         "--max-time", type=float, default=1800.0, help="wall-s safety limit per model"
