@@ -5,10 +5,6 @@ from pyrodyn.diagnostics.sampling import draw_posterior
 from pyrodyn.testing.linear_gaussian import LinearGaussianModel
 
 
-def axes_with_data(fig):
-    return [ax for ax in fig.axes if ax.has_data()]
-
-
 @pytest.fixture
 def lg_draws():
     w = torch.randn(4, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
