@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import io
 import logging
 import math
 import os
 import re
+import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Mapping
@@ -381,8 +382,11 @@ def fit_distributed(
     level = fabric_log.level
     if not logger.isEnabledFor(logging.INFO):
         fabric_log.setLevel(logging.WARNING)
+    tmp = tempfile.mkdtemp(prefix="pyrodyn-ddp-")
+    result_path = os.path.join(tmp, "result.pt")
     try:
-        out = fabric.launch(_worker, model, data, opts)
+        fabric.launch(_worker, model, data, opts, result_path)
+        out = load_checkpoint(result_path)
     except Exception as err:
         from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
 
@@ -397,9 +401,10 @@ def fit_distributed(
         raise
     finally:
         fabric_log.setLevel(level)
-    for category, message in out.get("warnings", []):  # rank 0's, as a single process would
-        warnings.warn(message, category, stacklevel=2)
-    model.load_state_dict(torch.load(io.BytesIO(out["state_dict"]), weights_only=True))
+        shutil.rmtree(tmp, ignore_errors=True)
+    for module, qualname, message in out["warnings"]:  # rank 0's, as a single process would
+        warnings.warn(message, _warning_class(module, qualname), stacklevel=2)
+    model.load_state_dict(out["state_dict"])
     model.to(device)
     return DistributedFitResult(
         model=model,
@@ -442,16 +447,33 @@ def _broadcast_int(value: int, device: torch.device) -> int:
 _GO, _STOP_TIME, _STOP_CALLBACK, _STOP_STEPS = 0, 1, 2, 3
 
 
-def _worker(fabric: Any, model: nn.Module, data: Any, opts: dict[str, Any]) -> dict[str, Any]:
-    """Runs :func:`_train` on one rank; rank 0's warnings are returned to the caller's process.
+def _worker(
+    fabric: Any, model: nn.Module, data: Any, opts: dict[str, Any], result_path: str
+) -> None:
+    """Runs :func:`_train` on one rank and writes rank 0's result to ``result_path``.
 
-    Warnings of the other ranks are dropped (they repeat rank 0's).
+    The result (parameters, history, rank 0's warnings) goes through a file, not the launcher's
+    return queue: a pipe holds 64 KiB, and a rank blocked writing a larger result into it never
+    exits, while the launcher waits for it to exit before reading. Warnings of the other ranks
+    are dropped (they repeat rank 0's).
     """
+    main = int(fabric.global_rank) == 0
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always" if int(fabric.global_rank) == 0 else "ignore")
+        warnings.simplefilter("always" if main else "ignore")
         out = _train(fabric, model, data, opts)
-    out["warnings"] = [(w.category, str(w.message)) for w in caught]
-    return out
+    out["warnings"] = [
+        [w.category.__module__, w.category.__qualname__, str(w.message)] for w in caught
+    ]
+    if main or _externally_launched():  # torchrun: every process is its own caller
+        atomic_save(out, result_path)
+
+
+def _warning_class(module: str, qualname: str) -> type[Warning]:
+    try:
+        cls = getattr(importlib.import_module(module), qualname)
+    except (ImportError, AttributeError):
+        return UserWarning
+    return cls if isinstance(cls, type) and issubclass(cls, Warning) else UserWarning
 
 
 def _train(fabric: Any, model: nn.Module, data: Any, opts: dict[str, Any]) -> dict[str, Any]:
@@ -682,12 +704,8 @@ def _train(fabric: Any, model: nn.Module, data: Any, opts: dict[str, Any]) -> di
         )
     if main and reason == "max_time":
         logger.info("stopped after %d steps: max_time %.1f s reached", step, max_time)
-    # bytes, not tensors: torch's queue pickler would share tensor storage with a process
-    # that exits before the parent reads it
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
     return {
-        "state_dict": buf.getvalue(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "history": history,
         "steps_done": step,
         "stopped_reason": reason,

@@ -136,6 +136,16 @@ def test_non_finite_loss_rolls_back_then_raises_its_own_error(dist_device):
         fit(model, make_data(), steps=4, batch_size=2, window=5, devices=2, device=dist_device)
 
 
+def test_large_model_with_an_unused_parameter(dist_device):
+    # 160 KB of parameters (more than a pipe holds) that no loss uses: DDP must be told
+    torch.manual_seed(0)
+    model = ToyVAE()
+    model.unused = nn.Parameter(torch.ones(40_000))
+    r = fit(model, make_data(), steps=2, batch_size=2, window=5, devices=2, device=dist_device)
+    assert r.steps_done == 2 and r.rank_divergence == 0.0
+    assert torch.equal(model.unused.detach().cpu(), torch.ones(40_000))
+
+
 def test_cli_devices_writes_one_run_directory(tmp_path, capsys, dist_device):
     rng = np.random.default_rng(0)
     t = np.arange(300) * 0.3
