@@ -78,16 +78,16 @@ def _figures(
         specs = {m: r for m, r in dynamics.items() if not m.startswith("_")}
         if specs:
             save("spectra.png", plots.plot_power_spectra, specs)
-        gen = dynamics.get("_generated", {})
+        gen = dynamics.get("_generated_mean") or dynamics.get("_generated", {})
         for m, g in gen.items():
             if draws.kind.get(m) == "continuous" and g.shape[-1] >= 2:
-                obs = np.nan_to_num(draws.observed[m][0].reshape(g.shape[1], -1))
+                obs = np.nan_to_num(draws.observed[m][0].reshape(-1, g.shape[-1]))
                 save(
                     "attractor.png",
                     plots.plot_attractor,
                     obs,
                     g[0],
-                    title=f"{m}: observed vs generated (trial 0)",
+                    title=f"{m}: observed (trial 0) vs generated mean read-out",
                 )
                 break
     if history and os.path.exists(history):

@@ -162,8 +162,9 @@ def dynamics_checks(
         sigma: spectrum smoothing in frequency bins (short series: small).
 
     Returns:
-        ``{modality: {"d_h", "d_stsp", "freq", "spectrum_obs", "spectrum_gen"}}`` and the
-        generated arrays under ``"_generated"``.
+        ``{modality: {"d_h", "d_stsp", "freq", "spectrum_obs", "spectrum_gen"}}``, the generated
+        observations (``prediction="sample"``, compared with the data) under ``"_generated"``
+        and one noise-free read-out (``prediction="default"``) under ``"_generated_mean"``.
     """
     from pyrodyn.metrics.power_spectrum import d_h, power_spectrum
     from pyrodyn.metrics.state_space import d_stsp
@@ -179,10 +180,12 @@ def dynamics_checks(
     try:
         with torch.no_grad():
             gen = model.generate(t, init=batch, num_trials=batch.num_sequences, prediction="sample")
+            # the noise-free read-out of the same kind of run, for drawing the attractor
+            mean = model.generate(t, init=batch, num_trials=1, prediction="default")
     finally:
         model.train(was_training)
     kinds = {} if draws is None else draws.kind
-    out: dict = {"_generated": {}}
+    out: dict = {"_generated": {}, "_generated_mean": {}}
     for m in model.modalities:
         if kinds.get(m, "continuous") not in ("continuous", "count") or m not in gen:
             continue
@@ -190,6 +193,7 @@ def dynamics_checks(
         mask = batch.mask[m].reshape(obs.shape).cpu().numpy()
         g = _trajectories(gen[m])
         out["_generated"][m] = g
+        out["_generated_mean"][m] = _trajectories(mean[m])
         n = min(obs.shape[1], g.shape[1])
         dh = [d_h(obs[i, :n], g[i, :n], sigma=sigma) for i in range(obs.shape[0])]
         full = mask.all(axis=(1, 2))
