@@ -87,9 +87,11 @@ def pendulum_sets(args: argparse.Namespace, modalities: tuple[str, ...]) -> dict
     }
 
 
-def build_ladid(shapes: dict[str, Any], args: argparse.Namespace, dynamics=None, **kw) -> LaDID:
+def build_ladid(
+    shapes: dict[str, Any], args: argparse.Namespace, dynamics=None, learn_scale=True, **kw
+) -> LaDID:
     k = args.code_dim
-    liks = {m: Gaussian(s, scale=0.1) for m, s in shapes.items()}
+    liks = {m: Gaussian(s, scale=0.1, learn_scale=learn_scale) for m, s in shapes.items()}
     encs = {
         m: ContinuousTimeTransformer(
             s, k, model_dim=args.model_dim, num_layers=args.layers, window=args.window
@@ -135,7 +137,10 @@ def ladid_vector(args: argparse.Namespace, out: dict) -> None:
     sets = pendulum_sets(args, ("x",))
     torch.manual_seed(args.seed)
     model = build_ladid({"x": 16}, args, embedding_weight=args.embedding_weight)
-    info = train(model, sets["train"], args.budget, args, {"horizon": TimeCurriculum(args.budget)})
+    sched = {"horizon": TimeCurriculum(args.budget)}
+    if args.beta != 1.0:
+        sched["beta"] = lambda step: args.beta
+    info = train(model, sets["train"], args.budget, args, sched)
     r = forecast_nmse_curve(model, sets["test"], context=CONTEXT, horizon=HORIZON)
     longr = forecast_nmse_curve(model, sets["long"], context=CONTEXT, horizon=2 * HORIZON)
     off = offgrid_nmse_curve(model, sets["dense"], stride=2, context=CONTEXT, horizon=HORIZON)
@@ -174,7 +179,13 @@ def ladid_vector(args: argparse.Namespace, out: dict) -> None:
 def ladid_video(args: argparse.Namespace, out: dict) -> None:
     sets = pendulum_sets(args, ("video",))
     torch.manual_seed(args.seed)
-    model = build_ladid({"video": (32, 32)}, args, embedding_weight=args.embedding_weight)
+    model = build_ladid(
+        {"video": (32, 32)},
+        args,
+        embedding_weight=args.embedding_weight,
+        windows_per_sequence=args.video_windows,
+        learn_scale=not args.video_fixed_scale,
+    )
     info = train(model, sets["train"], args.budget, args, {"horizon": TimeCurriculum(args.budget)})
     r = forecast_nmse_curve(model, sets["test"], context=CONTEXT, horizon=HORIZON)
     if args.save:
@@ -324,8 +335,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--embedding-weight", type=float, default=1.0)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument(
+        "--video-fixed-scale",
+        action="store_true",
+        help="fix the video pixels' observation scale at 0.1 (a learned per-pixel scale lets "
+        "the always-dark background dominate the likelihood)",
+    )
+    p.add_argument("--beta", type=float, default=1.0, help="KL weight of the vector LaDID")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--few-shot-steps", type=int, default=100)
+    p.add_argument(
+        "--video-windows", type=int, default=1, help="shooting windows per video sequence"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="JSON file for the figures")
     p.add_argument("--save", default=None, help="prefix for the trained models' state dicts")

@@ -438,7 +438,11 @@ class LaDID(GenerativeModel):
 
     # ------------------------------------------------------------------ objective
     def loss(
-        self, batch: MultimodalBatch, horizon: float | int | None = None, **scheduled: Any
+        self,
+        batch: MultimodalBatch,
+        horizon: float | int | None = None,
+        beta: float = 1.0,
+        **scheduled: Any,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """Multiple-shooting objective per scored window step, with named terms.
 
@@ -452,6 +456,8 @@ class LaDID(GenerativeModel):
         Args:
             batch: sequences at least ``context + horizon + overlap`` steps long.
             horizon: q of the curriculum (a ``schedules`` value passed by ``fit``).
+            beta: weight of the ``kl.*`` terms (a schedule for KL warm-up or a beta-VAE
+                pressure on the code); the total is the negative ELBO only at ``beta = 1``.
             **scheduled: other scheduled values, passed to model, guide and the fusion (e.g.
                 MMVM's ``alpha``).
         """
@@ -482,7 +488,7 @@ class LaDID(GenerativeModel):
             else:
                 key, term = "kl." + name, guide_tr.nodes[name]["log_prob_sum"] - lp
             terms[key] = terms.get(key, 0.0) + term / norm
-            total = total + term / norm
+            total = total + (term if site["is_observed"] else float(beta) * term) / norm
         if self.embedding_weight > 0:
             emb = self._embedding_nll(enc, out["z"], qmask) / norm
             terms["reg.embedding"] = emb

@@ -87,8 +87,12 @@ def test_plain_elbo_without_regularisers():
     model = make_model({"x": 5}, embedding_weight=0.0)
     assert model.is_elbo is True
     batch = vector_batch()
+    pyro.set_rng_seed(1)
     total, terms = model.loss(batch, horizon=4)
     torch.testing.assert_close(total.detach(), terms["nll.x"] + terms["kl.psi"])
+    pyro.set_rng_seed(1)
+    total3, terms3 = model.loss(batch, horizon=4, beta=3.0)
+    torch.testing.assert_close(total3.detach(), terms3["nll.x"] + 3 * terms3["kl.psi"])
 
 
 def test_two_modalities_vector_and_frames_with_a_missing_modality():
@@ -215,9 +219,8 @@ def test_reference_compat_loss_equals_a_hand_computation():
 
 @pytest.mark.slow
 def test_learns_the_vector_pendulum_well_beyond_a_constant_predictor():
-    from pyrodyn.metrics.forecast import forecast_nmse_curve
-
     from pyrodyn.infer.fit import fit
+    from pyrodyn.metrics.forecast import forecast_nmse_curve
 
     torch.manual_seed(0)
     train = pendulum_dataset(num_trials=128, num_steps=30, dt=0.05, obs_dim=8, seed=0)
