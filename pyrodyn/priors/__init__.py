@@ -1,9 +1,10 @@
-"""Latent priors: the `LatentPrior` base, i.i.d. normal, dynamical (Markov) and GP priors."""
+"""Latent priors: the `LatentPrior` base, i.i.d. normal, dynamical (Markov), OU and GP priors."""
 
 from pyrodyn.priors.base import LatentPrior, PriorContext
 from pyrodyn.priors.dynamical import DynamicalPrior, MarkovTrajectory
 from pyrodyn.priors.gp import DenseGPPrior, FourierGPPrior, spectral_density
 from pyrodyn.priors.normal import StandardNormalPrior
+from pyrodyn.priors.ou import OrnsteinUhlenbeckPrior
 
 __all__ = [
     "DenseGPPrior",
@@ -11,6 +12,7 @@ __all__ = [
     "FourierGPPrior",
     "LatentPrior",
     "MarkovTrajectory",
+    "OrnsteinUhlenbeckPrior",
     "PriorContext",
     "StandardNormalPrior",
     "spectral_density",
