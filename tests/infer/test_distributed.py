@@ -5,6 +5,7 @@ Each test that launches ranks costs a few seconds (one fork per launch on CPU).
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -16,6 +17,7 @@ from torch import nn
 pytest.importorskip("lightning.fabric")
 
 from pyrodyn.cli import main
+from pyrodyn.data.dataset import MultimodalDataset
 from pyrodyn.exceptions import NonFiniteLossError, NumericsWarning
 from pyrodyn.infer import fit
 from pyrodyn.infer.distributed import (
@@ -144,6 +146,58 @@ def test_large_model_with_an_unused_parameter(dist_device):
     r = fit(model, make_data(), steps=2, batch_size=2, window=5, devices=2, device=dist_device)
     assert r.steps_done == 2 and r.rank_divergence == 0.0
     assert torch.equal(model.unused.detach().cpu(), torch.ones(40_000))
+
+
+def _composed(name: str):
+    """A small instance of each composed model and data for it."""
+    from pyrodyn.likelihoods import Poisson
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 30, 3, generator=g)
+    counts = torch.poisson(torch.ones(6, 30, 2), generator=g)
+    liks = {"g": Gaussian(3), "p": Poisson(2)}
+    seq = MultimodalDataset({"g": x.numpy(), "p": counts.numpy()})
+    if name == "MTF":
+        from pyrodyn.dynamics.plrnn import ClippedDendPLRNN
+        from pyrodyn.models.mtf import MTF
+
+        return MTF(liks, ClippedDendPLRNN(4, num_bases=2), 4, tau=5), seq
+    if name == "MMGPVAE":
+        from pyrodyn.models.mmgpvae import MMGPVAE
+
+        return MMGPVAE(liks, encoder_hidden=(8,), lengthscale=4.0), seq
+    if name == "MultimodalVAE":
+        from pyrodyn.models.mmvm import MultimodalVAE
+        from pyrodyn.nn.encoders.static_mlp import StaticMLPEncoder
+        from pyrodyn.nn.fusion import MMVM
+
+        encs = {"g": StaticMLPEncoder(3, 2, (8,)), "p": StaticMLPEncoder(2, 2, (8,))}
+        static = MultimodalDataset({"g": x[:, 0].numpy(), "p": counts[:, 0].numpy()}, static=True)
+        return MultimodalVAE(liks, encs, MMVM(), decoder_hidden=(8,), static=True), static
+    if name == "LaDID":
+        from pyrodyn.dynamics.query import QueryDynamics
+        from pyrodyn.models.ladid import LaDID
+        from pyrodyn.nn.encoders.ct_transformer import ContinuousTimeTransformer
+
+        encs = {
+            "g": ContinuousTimeTransformer(3, 4, model_dim=8, num_layers=1),
+            "p": ContinuousTimeTransformer(2, 4, model_dim=8, num_layers=1),
+        }
+        dyn = QueryDynamics(4, 4, max_period=100.0, hidden=(8,), dropout=0.0)
+        return LaDID(liks, encs, dyn, context=4), seq
+    from pyrodyn.models.svae import SVAE
+
+    return SVAE(liks, latent_dim=2), seq
+
+
+@pytest.mark.parametrize("name", ["SVAE", "MTF", "MMGPVAE", "MultimodalVAE", "LaDID"])
+def test_every_composed_model_trains_on_two_ranks(name, dist_device):
+    torch.manual_seed(0)
+    model, data = _composed(name)
+    window = None if data.static else 20
+    r = fit(model, data, steps=2, batch_size=2, window=window, devices=2, device=dist_device)
+    assert r.steps_done == 2 and r.rank_divergence == 0.0
+    assert all(math.isfinite(h["loss"]) for h in r.history)
 
 
 def test_cli_devices_writes_one_run_directory(tmp_path, capsys, dist_device):
