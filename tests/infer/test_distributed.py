@@ -148,6 +148,32 @@ def test_large_model_with_an_unused_parameter(dist_device):
     assert torch.equal(model.unused.detach().cpu(), torch.ones(40_000))
 
 
+class StopAt:
+    """Callback asking to stop after a step (rank 0 decides, every rank must follow)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, state) -> bool:
+        return state.step >= self.step
+
+
+def test_stops_agree_across_ranks(dist_device):
+    kw = dict(steps=10, batch_size=2, window=5, devices=2, device=dist_device)
+    r = fit(ToyVAE(), make_data(), callbacks=[StopAt(2)], **kw)
+    assert (r.steps_done, r.stopped_reason, r.rank_divergence) == (2, "callback", 0.0)
+    r = fit(ToyVAE(), make_data(), max_time=1e-6, **kw)
+    assert (r.steps_done, r.stopped_reason) == (0, "max_time")
+
+
+def test_resume_on_another_number_of_processes_warns(tmp_path, dist_device):
+    kw = dict(batch_size=2, window=5, checkpoint_dir=tmp_path, device=dist_device)
+    fit(ToyVAE(), make_data(), steps=2, **kw)
+    with pytest.warns(RuntimeWarning, match="written by 1 process"):
+        r = fit(ToyVAE(), make_data(), steps=4, devices=2, resume=True, **kw)
+    assert r.steps_done == 4 and [h["step"] for h in r.history] == [1, 2, 3, 4]
+
+
 def _composed(name: str):
     """A small instance of each composed model and data for it."""
     from pyrodyn.likelihoods import Poisson
