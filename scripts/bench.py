@@ -48,14 +48,22 @@ B, T = 16, 100  # sequences per step and steps per window of the sequence models
 
 
 # ---------------------------------------------------------------------------- helpers
+def sync() -> None:
+    """Waits for queued GPU work, so that wall time measures it."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> float:
     """Median wall time of ``fn()`` over ``repeats`` calls (after ``warmup`` calls)."""
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
+        sync()
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -69,10 +77,13 @@ def paired_times(
         g()
     tf, tg = [], []
     for _ in range(repeats):
+        sync()
         t0 = time.perf_counter()
         f()
+        sync()
         t1 = time.perf_counter()
         g()
+        sync()
         tg.append(time.perf_counter() - t1)
         tf.append(t1 - t0)
     return statistics.median(tf), statistics.median(tg)
@@ -204,7 +215,7 @@ def pyro_share(step: Callable[[], Any], n: int) -> tuple[float, list[list[Any]]]
     return sum(t for t, _ in mine) / max(total, 1e-12), top
 
 
-def overhead_worker(name: str, repeats: int) -> dict[str, Any]:
+def overhead_worker(name: str, repeats: int, device: str = "cpu", scale: int = 1) -> dict[str, Any]:
     """One model: SVI step time, plain-torch twin time, Pyro share, peak memory (this process)."""
     import pyro
 
@@ -215,6 +226,10 @@ def overhead_worker(name: str, repeats: int) -> dict[str, Any]:
     pyro.set_rng_seed(0)
     rss0 = maxrss_mib()
     model, batch = build(name)
+    if scale > 1:  # a larger batch: the rows repeated
+        batch = batch[torch.arange(scale * batch.num_sequences) % batch.num_sequences]
+    model.to(device)
+    batch = batch.to(device)
     model.train()
     with torch.no_grad():
         model.loss(batch)  # materialise lazily created parameters
@@ -263,6 +278,7 @@ def bench_overhead(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for name in MODELS:
         cmd = [sys.executable, __file__, "--worker", name, "--repeats", str(args.repeats)]
+        cmd += ["--device", args.device, "--scale", str(args.scale)]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         if proc.returncode != 0:
             tail = proc.stderr.strip().splitlines()[-1:] or ["?"]
@@ -355,8 +371,9 @@ def machine() -> str:
         pass
     import pyro
 
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (
-        f"{os.cpu_count()}-core {platform.machine()} CPU ({cpu}), no GPU, Python "
+        f"{os.cpu_count()}-core {platform.machine()} CPU ({cpu}), {gpu}, Python "
         f"{platform.python_version()}, torch {torch.__version__}, pyro-ppl {pyro.__version__}, "
         "1 torch thread per process"
     )
@@ -379,6 +396,7 @@ def report(res: dict[str, Any], command: str) -> str:
         lines += [
             "### SVI step time: Pyro vs the same loss in plain torch, and peak memory",
             "",
+            f"Device {res['device']}, batch x{res['scale']}. "
             "One step = zero_grad + loss + backward + Adam step, one process per model. "
             f"Sequence models: B={B} windows of T={T} steps (LaDID: T=50; SVAE-large: B=64, "
             "T=400), Gaussian (3) + "
@@ -491,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=["overhead", "forcing", "gp", "ddp"])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--device", default="cpu", help="device of the overhead part (cuda)")
+    parser.add_argument("--scale", type=int, default=1, help="batch multiplier (overhead part)")
     parser.add_argument("--ddp-steps", type=int, default=40)
     parser.add_argument("--write", help="BENCHMARKS.md to update")
     parser.add_argument("--json", default=os.path.join(tempfile.gettempdir(), "pyrodyn-bench.json"))
@@ -498,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.worker:
-        print(json.dumps(overhead_worker(args.worker, args.repeats)))
+        print(json.dumps(overhead_worker(args.worker, args.repeats, args.device, args.scale)))
         return 0
     import pyrodyn  # noqa: F401
 
@@ -508,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "repeats": args.repeats,
         "json": args.json,
+        "device": args.device,
+        "scale": args.scale,
     }
     runners = {"overhead": bench_overhead, "forcing": bench_forcing, "gp": bench_gp}
     runners["ddp"] = bench_ddp
