@@ -691,11 +691,12 @@ def _train(fabric: Any, model: nn.Module, data: Any, opts: dict[str, Any]) -> di
             bar.close()
         if writer is not None:
             writer.close()
+    # compared before on_fit_end: a callback may legitimately change rank 0's weights there
+    prints = _gather(_fingerprint(model), world)
+    divergence = max(float((p - prints[0]).abs().max()) for p in prints)
     state.elapsed = elapsed
     for cb in callbacks:
         _fit._call_hook(cb, "on_fit_end", state, reason)
-    prints = _gather(_fingerprint(model), world)
-    divergence = max(float((p - prints[0]).abs().max()) for p in prints)
     if main and divergence > 0:
         warnings.warn(
             f"ranks ended with different parameters (fingerprint difference {divergence:.3g})",
