@@ -57,6 +57,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.devices is not None:
         overrides.append(f"fit.devices={args.devices}")
     cfg = apply_overrides(load_yaml(args.config), overrides)
+    fit_cfg = cfg.get("fit") or {}
+    if fit_cfg.get("devices", 1) != 1:  # bad devices/strategy fail before a run directory exists
+        from pyrodyn.infer.distributed import check_setup
+
+        check_setup(fit_cfg["devices"], fit_cfg.get("strategy", "ddp"), cfg.get("device", "cpu"))
     if args.out:
         out = args.out
     elif args.resume:

@@ -187,6 +187,18 @@ def check_strategy(strategy: Any, accelerator: str) -> str | None:
     return method
 
 
+def check_setup(devices: Any, strategy: Any, device: str | torch.device) -> tuple[str, str | None]:
+    """All checks of a multi-process setup; returns ``(accelerator, start method)``.
+
+    Raises:
+        ImportError: Lightning is not installed.
+        TypeError, ValueError: see :func:`check_devices` and :func:`check_strategy`.
+    """
+    accelerator, _ = check_devices(devices, device)
+    _import_fabric()
+    return accelerator, check_strategy(strategy, accelerator)
+
+
 def _import_fabric() -> Any:
     try:
         import lightning.fabric as lf
@@ -348,9 +360,9 @@ def fit_distributed(
         if not callable(fn):
             raise TypeError(f"schedule {name!r} must be a callable step -> value, got {fn!r}")
     build_lr_schedule(opts["lr_schedule"], steps=opts["steps"])  # validates early
-    accelerator, device = check_devices(devices, opts["device"])
+    accelerator, start_method = check_setup(devices, strategy, opts["device"])
+    device = resolve_device(opts["device"])
     lf = _import_fabric()
-    start_method = check_strategy(strategy, accelerator)
     if isinstance(data, MultimodalBatch) and data.num_sequences < devices:
         raise ValueError(
             f"data holds {data.num_sequences} sequences, fewer than devices={devices} ranks"
@@ -721,6 +733,7 @@ __all__ = [
     "SUPPORTED_STRATEGIES",
     "DistributedFitResult",
     "check_devices",
+    "check_setup",
     "check_strategy",
     "fit_distributed",
 ]

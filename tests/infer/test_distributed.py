@@ -256,6 +256,21 @@ def test_cli_devices_writes_one_run_directory(tmp_path, capsys, dist_device):
 
 
 # ---------------------------------------------------------------------------- bad input
+def test_cli_bad_devices_fail_before_a_run_directory(tmp_path, capsys):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({"model": {"type": "SVAE", "latent_dim": 2}}))
+    run = tmp_path / "run"
+    n = os.cpu_count() or 1
+    assert main(["fit", str(cfg), "--devices", str(n + 1), "--out", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert f"ValueError: devices={n + 1} processes were asked for but this machine offers" in err
+    if n >= 2:
+        bad = ["--set", "fit.strategy=horovod", "--devices", "2", "--out", str(run)]
+        assert main(["fit", str(cfg), *bad]) == 1
+        assert "unknown strategy 'horovod'" in capsys.readouterr().err
+    assert not run.exists()
+
+
 def test_more_devices_than_cpu_cores():
     n = os.cpu_count() or 1
     with pytest.raises(ValueError, match=rf"devices={n + 1} .* offers {n} CPU cores"):
