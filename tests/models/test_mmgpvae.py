@@ -242,17 +242,16 @@ def test_one_step_trials_are_refused():
 def test_recovers_the_shared_latent_on_a_small_simulated_set():
     from pyrodyn.infer.fit import fit
 
-    data = make_rotating_digits(num_trials=120, num_steps=40, num_neurons=50, seed=1)
+    # spec 8.2: tiny settings (T = 40, 50 neurons) do not recover latents reliably; this is the
+    # benchmark's data at half the trials and ~half its CPU budget (about 2-3 CPU-minutes)
+    data = make_rotating_digits(num_trials=150, num_steps=60, num_neurons=100, seed=0)
     ds = MultimodalDataset(
         {"spikes": data["spikes"], "images": data["images"]},
         extras={"true_angle": data["true_angle"]},
     )
-    train, test = ds.subset(np.arange(96)), ds.subset(np.arange(96, 120))
-    model = MMGPVAE(
-        {"spikes": Poisson(50), "images": Gaussian(144, scale=0.2)},
-        decoder_hidden={"images": (64, 64)},
-    )
-    fit(model, train, steps=1200, lr=3e-3, batch_size=16, progress=False, clip_norm=10.0)
+    train, test = ds.subset(np.arange(120)), ds.subset(np.arange(120, 150))
+    model = MMGPVAE({"spikes": Poisson(100), "images": Gaussian(144, scale=0.2)})
+    fit(model, train, steps=1500, lr=3e-3, batch_size=20, progress=False, clip_norm=10.0)
     tr, te = model.encode(train.batch()), model.encode(test.batch())
     x = tr["shared"].reshape(-1).numpy()
     y = train.batch().extras["true_angle"].reshape(-1).numpy()
