@@ -29,7 +29,7 @@ from pyrodyn.models.base import GenerativeModel
 from pyrodyn.nn.decoders import Decoder, LinearDecoder, MLPDecoder
 from pyrodyn.nn.encoders.base import Encoder
 from pyrodyn.nn.encoders.temporal_conv import TemporalConvEncoder, concat_observations
-from pyrodyn.priors.base import PriorContext
+from pyrodyn.priors.base import LatentPrior, PriorContext
 from pyrodyn.priors.dynamical import DynamicalPrior
 
 
@@ -46,6 +46,9 @@ class SVAE(GenerativeModel):
         decoder_hidden: hidden widths of the ``"mlp"`` decoders.
         init_scale: initial prior scale s0 (learned).
         noise_scale: initial transition noise sigma (learned, per latent dimension).
+        prior: any `LatentPrior` over ``(T, D)`` trajectories instead of the dynamical prior
+            (a custom prior; ``dynamics``, ``init_scale`` and ``noise_scale`` are then unused).
+            ``generate`` and ``forecast`` need a `DynamicalPrior` (a transition map to iterate).
     """
 
     is_dynamical = True
@@ -60,20 +63,33 @@ class SVAE(GenerativeModel):
         decoder_hidden: Sequence[int] = (64, 64),
         init_scale: float = 1.0,
         noise_scale: float = 0.1,
+        prior: LatentPrior | None = None,
     ) -> None:
         super().__init__(likelihoods)
         if int(latent_dim) < 1:
             raise ValueError(f"latent_dim must be >= 1, got {latent_dim!r}")
         self.latent_dim = int(latent_dim)
-        if dynamics is None:
-            dynamics = LinearDynamics(self.latent_dim)
-        if not isinstance(dynamics, DynamicsModel):
-            raise TypeError(f"dynamics must be a DynamicsModel, got {type(dynamics).__name__}")
-        if dynamics.latent_dim != self.latent_dim:
-            raise ValueError(
-                f"dynamics.latent_dim is {dynamics.latent_dim} but latent_dim is {self.latent_dim}"
-            )
-        self.prior = DynamicalPrior(dynamics, init_scale=init_scale, noise_scale=noise_scale)
+        if prior is not None:
+            if dynamics is not None:
+                raise ValueError("give either `prior` or `dynamics`, not both")
+            if not isinstance(prior, LatentPrior):
+                raise TypeError(f"prior must be a LatentPrior, got {type(prior).__name__}")
+            if prior.latent_dim != self.latent_dim:
+                raise ValueError(
+                    f"prior.latent_dim is {prior.latent_dim} but latent_dim is {self.latent_dim}"
+                )
+            self.prior = prior
+        else:
+            if dynamics is None:
+                dynamics = LinearDynamics(self.latent_dim)
+            if not isinstance(dynamics, DynamicsModel):
+                raise TypeError(f"dynamics must be a DynamicsModel, got {type(dynamics).__name__}")
+            if dynamics.latent_dim != self.latent_dim:
+                raise ValueError(
+                    f"dynamics.latent_dim is {dynamics.latent_dim} but latent_dim is "
+                    f"{self.latent_dim}"
+                )
+            self.prior = DynamicalPrior(dynamics, init_scale=init_scale, noise_scale=noise_scale)
         input_dim = sum(self.likelihoods[m].num_features for m in self.modalities)
         if encoder is None:
             encoder = TemporalConvEncoder(input_dim, self.latent_dim)
@@ -112,7 +128,12 @@ class SVAE(GenerativeModel):
 
     @property
     def dynamics(self) -> DynamicsModel:
-        """The transition map F."""
+        """The transition map F (only with a `DynamicalPrior`)."""
+        if not isinstance(self.prior, DynamicalPrior):
+            raise TypeError(
+                f"this SVAE uses a {type(self.prior).__name__} prior, which has no transition map; "
+                "generate() and forecast() need a DynamicalPrior"
+            )
         return self.prior.dynamics
 
     # ------------------------------------------------------------------ model / guide
@@ -223,6 +244,7 @@ class SVAE(GenerativeModel):
                 f"need num_steps >= 1, num_trials >= 1, burn_in >= 0; got {num_steps}, "
                 f"{num_trials}, {burn_in}"
             )
+        dynamics = self.dynamics  # a clear error for priors without a transition map
         ref = next(self.parameters())
         with torch.no_grad():
             if init is not None:
@@ -235,7 +257,7 @@ class SVAE(GenerativeModel):
                 )
             states = [z]
             for _ in range(int(burn_in) + int(num_steps) - 1):
-                z = self.dynamics.step(z)
+                z = dynamics.step(z)
                 if noise:
                     z = z + self.prior.noise_scale * torch.randn_like(z)
                 states.append(z)

@@ -162,3 +162,22 @@ def test_learns_a_linear_system():
     eig = torch.linalg.eigvals(model.dynamics.A.detach())
     assert eig.abs().max().item() == pytest.approx(0.99, abs=0.05)
     assert eig.angle().abs().max().item() == pytest.approx(theta, abs=0.05)
+
+
+def test_custom_prior_replaces_the_dynamical_prior():
+    from pyrodyn.likelihoods import Gaussian
+    from pyrodyn.priors import OrnsteinUhlenbeckPrior
+
+    prior = OrnsteinUhlenbeckPrior(2)
+    model = SVAE({"x": Gaussian(3)}, latent_dim=2, prior=prior)
+    assert model.prior is prior
+    batch = MultimodalBatch.from_tensors({"x": torch.randn(4, 12, 3)})
+    total, terms = model.loss(batch)
+    assert torch.isfinite(total)
+    assert any(k.startswith("kl.") for k in terms)
+    with pytest.raises(TypeError, match="no transition map"):
+        model.generate(5)
+    with pytest.raises(ValueError, match="either `prior` or `dynamics`"):
+        SVAE({"x": Gaussian(3)}, latent_dim=2, prior=prior, dynamics=LinearDynamics(2))
+    with pytest.raises(ValueError, match=r"prior\.latent_dim"):
+        SVAE({"x": Gaussian(3)}, latent_dim=3, prior=OrnsteinUhlenbeckPrior(2))
