@@ -13,7 +13,9 @@ from typing import Any
 _LAZY = {
     "DynamicsConformance": "pyrodyn.testing.dynamics",
     "EncoderConformance": "pyrodyn.testing.encoder",
+    "FusionConformance": "pyrodyn.testing.fusion",
     "LikelihoodConformance": "pyrodyn.testing.likelihood",
+    "PriorConformance": "pyrodyn.testing.prior",
     "check_model_guide": "pyrodyn.testing.model",
     "check_svi_step": "pyrodyn.testing.model",
 }
