@@ -1,4 +1,4 @@
-"""Latent dynamics: the `DynamicsModel` base, the PLRNN family and teacher forcing."""
+"""Latent dynamics: the `DynamicsModel` base, the PLRNN family, teacher forcing, query dynamics."""
 
 from pyrodyn.dynamics.base import DynamicsModel, LinearDynamics
 from pyrodyn.dynamics.forcing import (
@@ -15,6 +15,7 @@ from pyrodyn.dynamics.plrnn import (
     DendPLRNN,
     ShallowPLRNN,
 )
+from pyrodyn.dynamics.query import QueryDynamics, SinusoidalTimeEncoding
 
 __all__ = [
     "PLRNN",
@@ -24,7 +25,9 @@ __all__ = [
     "DendPLRNN",
     "DynamicsModel",
     "LinearDynamics",
+    "QueryDynamics",
     "ShallowPLRNN",
+    "SinusoidalTimeEncoding",
     "generalized_forcing_rollout",
     "jacobian_growth",
     "sparse_forcing_rollout",
