@@ -108,8 +108,8 @@ class _PLRNNBase(DynamicsModel):
         return out + u @ self.C.T
 
     def diag_a(self) -> Tensor:
-        """The diagonal of ``A``: ``(M,)``."""
-        raise NotImplementedError
+        """The diagonal of ``A``: ``(M,)`` (each variant parameterises it)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement diag_a() (abstract)")
 
     def sample_step(self, z: Tensor, u: Tensor | None = None) -> Tensor:
         """One stochastic transition ``F(z, u) + ε`` ``(..., M)`` (``F`` alone without noise)."""
@@ -143,7 +143,9 @@ class _PLRNNBase(DynamicsModel):
 
     def contraction_bound(self) -> Tensor:
         """Upper bound on the Lipschitz constant of the map (``< 1``: orbits stay bounded)."""
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement contraction_bound() (abstract)"
+        )
 
     def bounded_orbits(self) -> bool:
         """Whether the parameters satisfy the variant's sufficient condition for bounded orbits."""
