@@ -414,7 +414,10 @@ def report(res: dict[str, Any], command: str) -> str:
             if "error" in r:
                 lines.append(f"| {r['model']} | error: {r['error']} | | | | | |")
                 continue
+            plain = r["model"] in ("MTF", "MultimodalVAE")
             ratio = f"{r['ratio']:.2f}x" if "ratio" in r else "loss is plain torch"
+            if "ratio" not in r and not plain:
+                ratio = "no twin (see Pyro share)"
             if "twin_matches" in r and not r["twin_matches"]:
                 ratio += " (twin loss differs!)"
             novalid = f"{r['ratio_novalid']:.2f}x" if "ratio_novalid" in r else ""
