@@ -12,7 +12,8 @@ from torch import Tensor
 
 from pyrodyn.distributions.diag_normal_mixture import KL_ESTIMATORS, DiagNormalMixture
 from pyrodyn.distributions.mixture_kl import kl_estimate
-from pyrodyn.nn.fusion.base import Fusion, stack_experts
+from pyrodyn.nn.fusion.base import stack_experts
+from pyrodyn.nn.fusion.independent import Independent
 from pyrodyn.nn.fusion.moe import uniform_mixture
 
 
@@ -27,7 +28,7 @@ def check_alpha(alpha: float, name: str = "alpha") -> float:
     return a
 
 
-class MMVM(Fusion):
+class MMVM(Independent):
     """Mixture-of-multimodal-posteriors prior (Sutter et al., "Unity by Diversity", NeurIPS 2024).
 
     Every modality keeps its own latent ``z_m ~ q_m(z | x_m)``, decoded only by decoder ``m``. The
@@ -51,8 +52,6 @@ class MMVM(Fusion):
         num_samples: Monte-Carlo samples of :meth:`regularizer` with ``estimator="mc"``.
     """
 
-    per_modality_latents = True
-
     def __init__(
         self,
         alpha: float = 0.0,
@@ -71,27 +70,6 @@ class MMVM(Fusion):
         self.estimator = estimator
         self.detach_prior = bool(detach_prior)
         self.num_samples = int(num_samples)
-
-    def mixture(
-        self, posteriors: Mapping[str, dist.Normal], present: Mapping[str, Tensor]
-    ) -> DiagNormalMixture:
-        """Uniform mixture of the available unimodal posteriors, batch ``(B, [T])``."""
-        self.check(posteriors, present)
-        locs, scales, pres = stack_experts(posteriors, present)
-        return uniform_mixture(locs, scales, pres)
-
-    def forward(
-        self, posteriors: Mapping[str, dist.Normal], present: Mapping[str, Tensor]
-    ) -> dist.Normal:
-        """Moment-matched Gaussian of :meth:`mixture` (the fused latent; exact for one modality)."""
-        return self.mixture(posteriors, present).moment_matched()
-
-    def guide_distributions(
-        self, posteriors: Mapping[str, dist.Normal], present: Mapping[str, Tensor]
-    ) -> dict[str, dist.Distribution]:
-        """``{m: q_m}`` (each an event over ``D``)."""
-        self.check(posteriors, present)
-        return {m: q.to_event(1) for m, q in posteriors.items()}
 
     def prior_mixture(
         self,
