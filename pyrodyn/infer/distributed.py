@@ -675,17 +675,7 @@ def _train(fabric: Any, model: nn.Module, data: Any, opts: dict[str, Any]) -> di
                     )
             history.append(record)
             if main:
-                if writer is not None:
-                    writer.append(record)
-                if bar is not None:
-                    bar.update(1)
-                    now = time.perf_counter()
-                    if now - last_bar > 0.5 or step == steps:
-                        last_bar = now
-                        bar.set_postfix(
-                            {k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "time")},
-                            refresh=False,
-                        )
+                last_bar = _fit._log_step(record, writer, bar, last_bar, final=step == steps)
                 state.step, state.record, state.elapsed = step, record, elapsed
                 stop = False
                 for cb in callbacks:

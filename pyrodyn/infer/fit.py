@@ -480,17 +480,7 @@ def fit(
             if valid_batches is not None and (step % valid_every == 0 or step == steps):
                 record["valid_loss"] = _validation_loss(model, valid_batches, values, seed, device)
             history.append(record)
-            if writer is not None:
-                writer.append(record)
-            if bar is not None:
-                bar.update(1)
-                now = time.perf_counter()
-                if now - last_bar > 0.5 or step == steps:
-                    last_bar = now
-                    bar.set_postfix(
-                        {k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "time")},
-                        refresh=False,
-                    )
+            last_bar = _log_step(record, writer, bar, last_bar, final=step == steps)
             state.step, state.record, state.elapsed = step, record, elapsed
             stop = False
             for cb in callbacks:
@@ -523,6 +513,28 @@ def fit(
         elapsed=elapsed,
         rollbacks=rollbacks,
     )
+
+
+def _log_step(
+    record: dict[str, float], writer: Any, bar: Any, last_bar: float, *, final: bool
+) -> float:
+    """Appends a history row and refreshes the progress bar (at most twice a second).
+
+    Returns:
+        The time of the last progress-bar refresh.
+    """
+    if writer is not None:
+        writer.append(record)
+    if bar is not None:
+        bar.update(1)
+        now = time.perf_counter()
+        if now - last_bar > 0.5 or final:
+            last_bar = now
+            bar.set_postfix(
+                {k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "time")},
+                refresh=False,
+            )
+    return last_bar
 
 
 def _validation_loss(
