@@ -104,6 +104,7 @@ def _kl_independent_normal_mixture(q: Independent, p: DiagNormalMixture) -> Tens
         or q.reinterpreted_batch_ndims != 1
         or p.kl_estimator not in ("pairwise", "lse")
     ):
+        # torch's KL registry protocol: no closed form here, so Pyro falls back to Monte Carlo
         raise NotImplementedError
     return kl_estimate(base.loc, base.scale, p, p.kl_estimator)
 
