@@ -6,7 +6,7 @@ with ``M >= K`` units, sparsely teacher-forced every ``tau`` steps on its first 
 (:mod:`pyrodyn.dynamics.forcing`). One decoder per modality reads the first K latent units and is
 shared between the encoder path and the dynamics path. The objective (specs/mtf.md 1.5, 7.1) is
 
-``L = w_rec L_rec + w_obs L_obs + w_lat L_lat − w_ent H``
+``L = w_rec L_rec + w_obs L_obs + w_lat L_lat − w_ent H [+ w_fus L_fus]``
 
 * ``L_rec = −Σ_m log p_m(x_t | z̃_t)`` (reconstruction through the shared decoders),
 * ``L_obs = −Σ_m log p_m(x_{t+1} | ẑ_{t+1})`` (likelihood of the forced rollout's predictions),
@@ -16,6 +16,14 @@ shared between the encoder path and the dynamics path. The objective (specs/mtf.
 each summed over features and averaged over observed sequence steps. ``L_rec + L_lat − H`` is the
 negative ELBO of a VAE whose prior is the forced rollout; ``L_obs`` is an extra generative term,
 so the objective is not an ELBO (``is_elbo = False``).
+
+With per-modality encoders, a fusion that couples the unimodal posteriors through a regulariser
+(:meth:`Fusion.regularizer`; MMVM's pull of every ``q_m(z̃_t | x_m)`` toward the mixture of all
+available unimodal posteriors, Sutter, Daunhawer & Vogt, "Unity by Diversity: Improved
+Representation Learning in Multimodal VAEs", NeurIPS 2024) adds
+``L_fus = Σ_{m available} KL(q_m || h)`` per step, averaged over valid steps like the other
+terms; without it MMVM fusion would leave the experts uncoupled. Fusions without a regulariser
+(PoE, mean, ...) add nothing and report no ``fusion`` term.
 
 ``reference_compat=True`` reproduces the released code's quirks for parity checks (specs/mtf.md
 1.7): (1) the entropy enters with a ``+`` sign; (2) the Gaussian NLL is ``½·SSE`` of the first
@@ -56,7 +64,16 @@ from pyrodyn.nn.decoders import Decoder, LinearDecoder
 from pyrodyn.nn.encoders.base import Encoder
 from pyrodyn.nn.fusion.base import Fusion
 
-_SCHEDULABLE = ("rec_weight", "obs_weight", "lat_weight", "entropy_weight", "alpha")
+_SCHEDULABLE = (
+    "rec_weight",
+    "obs_weight",
+    "lat_weight",
+    "entropy_weight",
+    "fusion_weight",
+    "alpha",
+    "fusion_alpha",
+)
+_WEIGHTS = ("rec_weight", "obs_weight", "lat_weight", "entropy_weight", "fusion_weight")
 
 
 def _is_gaussian(lik: Likelihood) -> bool:
@@ -90,6 +107,8 @@ class MTF(GenerativeModel):
         obs_weight: weight of ``L_obs``.
         lat_weight: weight of ``L_lat``.
         entropy_weight: weight of the encoder entropy ``H``.
+        fusion_weight: weight of the fusion's coupling term ``L_fus`` (per-modality encoders
+            with a regularising fusion such as MMVM; ignored otherwise).
         latent_scale: σ_z of the latent consistency term (1: the reference's squared error).
         learn_latent_scale: learn σ_z (per unit).
         sample_latent: use reparameterised encoder samples as teacher (False: posterior means
@@ -118,6 +137,7 @@ class MTF(GenerativeModel):
         obs_weight: float = 1.0,
         lat_weight: float = 1.0,
         entropy_weight: float = 1.0,
+        fusion_weight: float = 1.0,
         latent_scale: float = 1.0,
         learn_latent_scale: bool = False,
         sample_latent: bool = True,
@@ -138,6 +158,7 @@ class MTF(GenerativeModel):
             ("obs_weight", obs_weight),
             ("lat_weight", lat_weight),
             ("entropy_weight", entropy_weight),
+            ("fusion_weight", fusion_weight),
             ("input_noise", input_noise),
         ):
             if value < 0:
@@ -151,6 +172,7 @@ class MTF(GenerativeModel):
             "obs_weight": float(obs_weight),
             "lat_weight": float(lat_weight),
             "entropy_weight": float(entropy_weight),
+            "fusion_weight": float(fusion_weight),
         }
         self.sample_latent = bool(sample_latent)
         self.input_noise = float(input_noise)
@@ -236,15 +258,43 @@ class MTF(GenerativeModel):
             return x + self.input_noise * torch.randn_like(x)
         return x
 
+    def unimodal_posteriors(
+        self, batch: MultimodalBatch
+    ) -> tuple[dict[str, dist.Normal], dict[str, Tensor]]:
+        """Per-modality posteriors ``q_m`` ``(B, T, K)`` and availability ``(B, T)`` bool.
+
+        Only for per-modality encoders (``encoders=``); input noise applies in training mode.
+
+        Raises:
+            ValueError: the model has one joint encoder, or a sequence has no observed modality.
+        """
+        if self.encoders is None:
+            raise ValueError("the model has one joint encoder; unimodal posteriors need `encoders`")
+        self._check_sequences(batch)
+        return self._experts(batch)
+
+    def _check_sequences(self, batch: MultimodalBatch) -> None:
+        if batch.static:
+            raise ValueError("MTF models sequences; got a static batch")
+        self._check_windows(batch)
+
+    def _experts(self, batch: MultimodalBatch) -> tuple[dict[str, dist.Normal], dict[str, Tensor]]:
+        b, t = batch.num_sequences, batch.num_steps
+        posts, present = {}, {}
+        for mod in self.modalities:
+            mask = batch.mask[mod].reshape(b, t, -1)
+            x = self._noisy(mod, batch.obs[mod].reshape(b, t, -1).to(torch.get_default_dtype()))
+            posts[mod] = self.encoders[mod](x * mask, mask)
+            present[mod] = mask.any(-1)
+        return posts, present
+
     def posterior(self, batch: MultimodalBatch) -> dist.Normal:
         """Encoder posterior ``q(z̃ | x)``: ``Normal`` with batch shape ``(B, T, K)``.
 
         Raises:
             ValueError: a sequence has no observed modality at all.
         """
-        if batch.static:
-            raise ValueError("MTF models sequences; got a static batch")
-        self._check_windows(batch)
+        self._check_sequences(batch)
         b, t = batch.num_sequences, batch.num_steps
         if self.encoder is not None:
             xs, ms = [], []
@@ -254,13 +304,7 @@ class MTF(GenerativeModel):
                 xs.append(self._noisy(mod, x) * mask)
                 ms.append(mask)
             return self.encoder(torch.cat(xs, -1), torch.cat(ms, -1))
-        posts, present = {}, {}
-        for mod in self.modalities:
-            mask = batch.mask[mod].reshape(b, t, -1)
-            x = self._noisy(mod, batch.obs[mod].reshape(b, t, -1).to(torch.get_default_dtype()))
-            posts[mod] = self.encoders[mod](x * mask, mask)
-            present[mod] = mask.any(-1)
-        return self.fusion.posterior(posts, present)
+        return self.fusion.posterior(*self._experts(batch))
 
     def encode(self, batch: MultimodalBatch) -> dict[str, Tensor]:
         """Posterior means ``{"latent": (B, T, K)}``."""
@@ -310,7 +354,17 @@ class MTF(GenerativeModel):
         check_forcing(self.tau, t, self.forcing_dim, self.dynamics.latent_dim)
         if t < 2:
             raise ValueError(f"MTF needs windows of at least 2 steps, got {t}")
-        q = self.posterior(batch)
+        reg = None
+        if self.encoders is None:
+            q = self.posterior(batch)
+        else:
+            # one encoder pass serves the teacher posterior and the fusion's coupling term
+            posts, present = self.unimodal_posteriors(batch)
+            q = self.fusion.posterior(posts, present)
+            options = {}
+            if scheduled.get("fusion_alpha") is not None:
+                options["alpha"] = scheduled["fusion_alpha"]
+            reg = self.fusion.regularizer(posts, present, **options)
         z = q.rsample() if self.sample_latent else q.loc
         pred = self.rollout(z, batch.inputs, scheduled.get("alpha"))
         valid = batch.valid_steps()
@@ -351,6 +405,8 @@ class MTF(GenerativeModel):
             ent = (q.entropy().sum(-1) * v_rec).sum() / n_rec
         terms["lat"] = lat
         terms["entropy"] = ent if self.sample_latent else ent.new_zeros(())
+        if reg is not None:
+            terms["fusion"] = (reg * v_rec).sum() / n_rec
         return terms
 
     def loss(self, batch: MultimodalBatch, **scheduled: Any) -> tuple[Tensor, dict[str, Tensor]]:
@@ -359,14 +415,22 @@ class MTF(GenerativeModel):
         Args:
             batch: windows ``(B, T, ...)`` of every modality.
             scheduled: optional per-step overrides ``rec_weight``, ``obs_weight``,
-                ``lat_weight``, ``entropy_weight`` (annealing) and ``alpha`` (generalized
-                forcing strength; 1 or absent: sparse identity forcing).
+                ``lat_weight``, ``entropy_weight``, ``fusion_weight`` (annealing, each >= 0),
+                ``alpha`` (generalized forcing strength; 1 or absent: sparse identity forcing)
+                and ``fusion_alpha`` (the fusion's own ``alpha``, e.g. MMVM's N(0, I) weight).
 
         Returns:
-            ``(total, terms)`` with ``rec.<m>``, ``obs.<m>``, ``lat``, ``entropy`` (detached).
+            ``(total, terms)`` with ``rec.<m>``, ``obs.<m>``, ``lat``, ``entropy`` and, for a
+            fusion with a regulariser, ``fusion`` (detached).
+
+        Raises:
+            ValueError: a scheduled weight is negative.
         """
-        terms = self._terms(batch, **scheduled)
         wt = {k: float(scheduled.get(k, v)) for k, v in self.weights.items()}
+        for name in _WEIGHTS:
+            if scheduled.get(name) is not None and wt[name] < 0:
+                raise ValueError(f"scheduled {name} must be >= 0, got {wt[name]}")
+        terms = self._terms(batch, **scheduled)
         rec = sum(v for n, v in terms.items() if n.startswith("rec."))
         gen = sum(v for n, v in terms.items() if n.startswith("obs."))
         sign = 1.0 if self.reference_compat else -1.0
@@ -376,6 +440,8 @@ class MTF(GenerativeModel):
             + wt["lat_weight"] * terms["lat"]
             + sign * wt["entropy_weight"] * terms["entropy"]
         )
+        if "fusion" in terms:
+            total = total + wt["fusion_weight"] * terms["fusion"]
         return total, {n: v.detach() for n, v in terms.items()}
 
     # ------------------------------------------------------------------ Pyro model/guide

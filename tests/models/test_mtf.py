@@ -239,3 +239,146 @@ def test_learns_short_lorenz63_reconstruction():
     blob = np.random.default_rng(0).normal(size=x_gen.shape)
     score, blob_score = d_stsp(x_true, x_gen), d_stsp(x_true, blob)
     assert score < 0.5 * blob_score, (score, blob_score)
+
+
+# ---------------------------------------------------------------------------- fusion coupling
+def make_fused(fusion, *, shared_encoder=False, k=3, **kw):
+    enc_a = TemporalConvEncoder(3, k, kernel_sizes=(3,))
+    enc_b = enc_a if shared_encoder else TemporalConvEncoder(3, k, kernel_sizes=(3,))
+    return MTF(
+        {"a": Gaussian(3), "b": Gaussian(3)},
+        ClippedDendPLRNN(k, num_bases=2),
+        k,
+        tau=4,
+        encoders={"a": enc_a, "b": enc_b},
+        fusion=fusion,
+        input_noise=0.0,
+        sample_latent=False,
+        **kw,
+    )
+
+
+def fused_batch(b=3, t=12, same=False, device="cpu"):
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(b, t, 3, generator=g)
+    other = a.clone() if same else torch.randn(b, t, 3, generator=g)
+    return MultimodalBatch.from_tensors({"a": a, "b": other}).to(device)
+
+
+def test_fusion_term_appears_with_mmvm_only(device):
+    from pyrodyn.nn.fusion import MMVM, ProductOfExperts
+
+    batch = fused_batch(device=device)
+    total, terms = make_fused(MMVM()).to(device).loss(batch)
+    assert "fusion" in terms and float(terms["fusion"]) > 0
+    assert torch.isfinite(total)
+    _, poe_terms = make_fused(ProductOfExperts()).to(device).loss(batch)
+    assert "fusion" not in poe_terms
+    _, joint_terms = make_model().to(device).loss(make_batch(device=device))
+    assert "fusion" not in joint_terms
+
+
+def test_fusion_term_is_step_average_of_regularizer(device):
+    from pyrodyn.nn.fusion import MMVM
+
+    model = make_fused(MMVM(estimator="lse")).to(device).eval()
+    batch = fused_batch(device=device)
+    _, terms = model.loss(batch)
+    posts, present = model.unimodal_posteriors(batch)
+    reg = model.fusion.regularizer(posts, present)
+    assert reg.shape == (3, 12)
+    torch.testing.assert_close(terms["fusion"], reg.mean().detach())
+
+
+@pytest.mark.parametrize("estimator", ["pairwise", "lse"])
+def test_fusion_term_zero_for_identical_posteriors(estimator, device):
+    from pyrodyn.nn.fusion import MMVM
+
+    model = make_fused(MMVM(estimator=estimator), shared_encoder=True).to(device)
+    _, terms = model.loss(fused_batch(same=True, device=device))
+    torch.testing.assert_close(terms["fusion"], torch.zeros((), device=device), atol=1e-6, rtol=0)
+
+
+def test_fusion_weight_scales_the_term(device):
+    from pyrodyn.nn.fusion import MMVM
+
+    model = make_fused(MMVM()).to(device).eval()
+    batch = fused_batch(device=device)
+    base, terms = model.loss(batch, fusion_weight=0.0)
+    doubled, _ = model.loss(batch, fusion_weight=2.0)
+    torch.testing.assert_close(doubled - base, 2.0 * terms["fusion"])
+    # the constructor's weight is the default of the scheduled one
+    heavy = make_fused(MMVM(), fusion_weight=2.0).to(device).eval()
+    heavy.load_state_dict(model.state_dict())
+    torch.testing.assert_close(heavy.loss(batch)[0], doubled)
+    # the fusion's own alpha is schedulable apart from the forcing alpha
+    _, alpha_terms = model.loss(batch, fusion_alpha=0.5)
+    assert not torch.allclose(alpha_terms["fusion"], terms["fusion"])
+
+
+def test_fusion_term_respects_missing_modalities(device):
+    from pyrodyn.nn.fusion import MMVM
+
+    model = make_fused(MMVM()).to(device).eval()
+    batch = fused_batch(b=3, t=12, device=device)
+    # one modality left: the mixture is its own posterior, nothing to pull toward
+    _, terms = model.loss(batch.drop("b"))
+    torch.testing.assert_close(terms["fusion"], torch.zeros((), device=device))
+    # without "b" in row 0 and in steps 2-5 of row 1, only steps with both modalities count
+    holed = batch.drop("b", torch.tensor([True, False, False]))
+    holed.mask["b"][1, 2:6] = False
+    _, terms = model.loss(holed)
+    _, complete = model.loss(batch)
+    posts, present = model.unimodal_posteriors(holed)
+    reg = model.fusion.regularizer(posts, present)
+    both = torch.ones(3, 12, dtype=torch.bool, device=device)
+    both[0], both[1, 2:6] = False, False
+    assert bool((reg[~both] == 0).all()) and bool((reg[both] > 0).all())
+    torch.testing.assert_close(terms["fusion"], reg.mean().detach())
+    assert float(terms["fusion"]) < float(complete["fusion"])
+
+
+def test_fusion_term_over_padded_steps_is_masked(device):
+    from pyrodyn.nn.fusion import MMVM
+
+    model = make_fused(MMVM()).to(device).eval()
+    batch = fused_batch(device=device)
+    padded = MultimodalBatch.from_tensors(batch.obs, lengths=torch.tensor([12, 8, 12])).to(device)
+    _, terms = model.loss(padded)
+    reg = model.fusion.regularizer(*model.unimodal_posteriors(padded))
+    valid = padded.valid_steps()
+    torch.testing.assert_close(terms["fusion"], (reg * valid).sum().detach() / valid.sum())
+
+
+def test_fusion_coupling_one_step_and_fit(device):
+    from pyrodyn.infer import fit
+    from pyrodyn.nn.fusion import MMVM
+
+    model = make_fused(MMVM()).to(device)
+    batch = fused_batch(device=device)
+    check_svi_step(model, batch)
+    result = fit(
+        make_fused(MMVM()),
+        fused_batch(b=4),
+        steps=2,
+        batch_size=2,
+        progress=False,
+        device=device,
+        schedules={"fusion_weight": lambda step: 0.5},
+    )
+    assert all(math.isfinite(r["fusion"]) for r in result.history if "fusion" in r)
+    assert any("fusion" in r for r in result.history)
+
+
+def test_negative_fusion_weight_raises(device):
+    from pyrodyn.nn.fusion import MMVM
+
+    with pytest.raises(ValueError, match="fusion_weight must be >= 0, got -1"):
+        make_fused(MMVM(), fusion_weight=-1.0)
+    model = make_fused(MMVM()).to(device)
+    with pytest.raises(ValueError, match=r"scheduled fusion_weight must be >= 0, got -0.5"):
+        model.loss(fused_batch(device=device), fusion_weight=-0.5)
+    with pytest.raises(ValueError, match="alpha must lie in"):
+        model.loss(fused_batch(device=device), fusion_alpha=1.5)
+    with pytest.raises(ValueError, match="unimodal posteriors need `encoders`"):
+        make_model().unimodal_posteriors(make_batch())
