@@ -405,7 +405,11 @@ def evaluate_run(
     ``d_stsp`` uses binning for Gaussian modalities of at most ``evaluate.gmm_above`` (5)
     dimensions and the GMM estimator above (averaged over Gaussian modalities); ``d_h`` the
     Gaussian modalities together; ``pe`` the model's n-step ``forecast`` (``evaluate.pe_steps``
-    ahead, over at most ``evaluate.max_points`` start points). Everything is in data units.
+    ahead, over at most ``evaluate.max_points`` start points; skipped for models whose
+    ``forecast`` queries times from a context, like LaDID); metrics that need ``(model, data)``
+    (``forecast_nmse``, ``code_probe_r2``) get the model and the evaluation data in the model's
+    units. A model with a ``generation_limit`` (LaDID's time-encoding period) generates at most
+    that many steps per trial, from more trials. Everything else is in data units.
     The result (written to ``out``, default ``RUN_DIR/metrics.json``) holds one value per metric
     name plus ``"evaluation"``: what was generated and which modalities each metric used.
     """
@@ -436,15 +440,10 @@ def evaluate_run(
     x_gen: dict[str, np.ndarray] | None = None
 
     if any(get_metric(n).needs == ("x_true", "x_gen") for n in wanted):
-        gen = _generate(
-            model,
-            init_batch(ds, trials, cfg["data"]["window"]),
-            steps,
-            trials,
-            burn_in,
-            ev["noise"],
-            ev["prediction"],
+        init, steps, trials, limited = _generation_plan(
+            model, ds, cfg["data"]["window"], steps, trials, burn_in
         )
+        gen = _generate(model, init, steps, trials, burn_in, ev["noise"], ev["prediction"])
         gen_units = _to_data_units({m: gen[m] for m in mods}, std)
         x_gen = {m: v.reshape(trials * steps, -1) for m, v in gen_units.items()}
         generated_info = {
@@ -455,6 +454,8 @@ def evaluate_run(
             "prediction": ev["prediction"],
             "noise": ev["noise"],
         }
+        if limited is not None:
+            generated_info["limited"] = limited
     for name in wanted:
         spec = get_metric(name)
         opts = dict(options.get(name) or {})
@@ -484,6 +485,14 @@ def evaluate_run(
                 results[name] = None
                 details[name] = {"skipped": f"{type(model).__name__} has no forecast()"}
                 continue
+            if "horizon" not in inspect.signature(model.forecast).parameters:
+                # query-time models (LaDID) forecast from a context, not from every step
+                results[name] = None
+                details[name] = {
+                    "skipped": f"{type(model).__name__}.forecast queries times from a context "
+                    "instead of n-step forecasts from every step; use forecast_nmse"
+                }
+                continue
             horizon = int(opts.pop("n", ev["pe_steps"]))
             value, curve, points = _prediction_error(
                 model, ds, ds_raw, std, mods, horizon, int(ev["max_points"]), spec.fn, opts
@@ -496,10 +505,17 @@ def evaluate_run(
                 "start_points": points,
                 "options": opts,
             }
+        elif spec.needs == ("model", "data"):
+            # the model's own units (standardized data when the run standardizes)
+            results[name] = spec.fn(model=model, data=ds, **opts)
+            details[name] = {
+                "units": "standardized" if std is not None and std.mean else "data",
+                "options": opts,
+            }
         else:
             raise ValueError(
                 f"evaluate cannot supply the inputs {list(spec.needs)} of metric {name!r}; it "
-                "supplies (x_true, x_gen) and (x_true, forecasts)"
+                "supplies (x_true, x_gen), (x_true, forecasts) and (model, data)"
             )
     metrics = dict(results)
     metrics["evaluation"] = {
@@ -518,6 +534,46 @@ def evaluate_run(
     if x_gen is not None:
         _plot_states(x_true, x_gen, os.path.join(run_dir, "generated.png"))
     return metrics
+
+
+def _generation_plan(
+    model: Any,
+    ds: MultimodalDataset,
+    window: int | None,
+    steps: int,
+    trials: int,
+    burn_in: int,
+) -> tuple[MultimodalBatch, int, int, dict[str, Any] | None]:
+    """Init batch, steps and trials that respect the model's ``generation_limit`` (if any).
+
+    A model that can only generate a bounded number of steps after its context (LaDID: up to
+    its time encoding's period) generates at most that many steps per trial, from more trials
+    (distinct windows of the evaluation data), about the requested total.
+
+    Returns:
+        ``(init, steps, trials, limited)``; ``limited`` is None or what was changed and why.
+    """
+    init = init_batch(ds, trials, window)
+    limit_fn = getattr(model, "generation_limit", None)
+    limit = limit_fn(init) if callable(limit_fn) else None
+    if limit is None or burn_in + steps <= limit:
+        return init, steps, trials, None
+    cap = int(limit) - burn_in
+    if cap < 1:
+        raise ValueError(
+            f"{type(model).__name__} can generate at most {limit} steps after its context, "
+            f"so burn_in={burn_in} leaves none to evaluate; lower evaluate.burn_in"
+        )
+    more = max(trials, math.ceil(steps * trials / cap))
+    if ds.num_trials > 1:
+        more = min(more, ds.num_trials)
+    limited = {
+        "requested_steps": steps,
+        "requested_trials": trials,
+        "generation_limit": int(limit),
+        "reason": f"{type(model).__name__} generates at most {limit} steps after its context",
+    }
+    return init_batch(ds, more, window), cap, more, limited
 
 
 def _prediction_error(

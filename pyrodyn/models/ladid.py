@@ -24,6 +24,7 @@ objective is not an ELBO and :attr:`is_elbo` is False.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -627,6 +628,12 @@ class LaDID(GenerativeModel):
         Returns:
             ``{modality: (B, Q, *features), "latent": (B, Q, M), "code": (B, K)}``.
         """
+        if isinstance(times, (int, float)) or (isinstance(times, Tensor) and times.dim() == 0):
+            raise TypeError(
+                "LaDID.forecast takes absolute query times (B, Q) or (Q,), not a number of "
+                f"steps (got {times!r}); it predicts from the first {self.context} frames of "
+                "the batch, not from every step (use generate(num_steps, init=batch))"
+            )
         with torch.no_grad():
             q = self.code_posterior(batch)
             code = q.sample() if sample else q.loc
@@ -647,6 +654,42 @@ class LaDID(GenerativeModel):
             z = {m: latent for m in self.modalities}
         return {m: self.decoders[m](self.fusion.decoder_input(m, z)) for m in self.modalities}
 
+    def _context_step(self, init: MultimodalBatch) -> tuple[Tensor, Tensor]:
+        """Per row: the last context time ``(B,)`` and the context's sampling interval ``(B,)``."""
+        c = self.context
+        t = init.times[:, :c]
+        dt = (t[:, -1] - t[:, 0]) / max(c - 1, 1) if c > 1 else torch.ones_like(t[:, 0])
+        return t[:, -1], dt
+
+    def generation_limit(self, init: MultimodalBatch) -> int | None:
+        """Most steps :meth:`generate` can give after the context of ``init`` (None: no limit).
+
+        With :class:`~pyrodyn.dynamics.query.QueryDynamics` the query offsets
+        ``t_C + k dt - t_0`` must stay below the time encoding's largest period (where it
+        wraps around); a discrete-time dynamics has no such limit.
+
+        Args:
+            init: sequences whose first ``context`` frames are the context.
+
+        Returns:
+            The largest ``n`` with every row's ``n``-th query offset inside the period, at
+            least 0.
+        """
+        if not self.query_time:
+            return None
+        self._context_batch(init, None)
+        last, dt = self._context_step(init)
+        head = float((last - init.times[:, 0]).max())
+        step = float(dt.min())
+        if not step > 0:
+            raise ValueError("the context's time stamps must increase to define a step")
+        period = self.dynamics.max_period * (1 - 1e-6)
+        n = math.floor((period - head) / step)
+        # guard the floor against rounding at the boundary
+        while n > 0 and head + n * float(dt.max()) >= period:
+            n -= 1
+        return max(n, 0)
+
     def generate(
         self,
         num_steps: int,
@@ -660,7 +703,8 @@ class LaDID(GenerativeModel):
 
         LaDID has no step map: states are queried at ``t_C, t_C + dt, ...`` where dt is the
         context's sampling interval; the query may not pass the time encoding's period.
-        ``num_trials`` is ignored (one prediction per row of ``init``).
+        ``num_trials`` is ignored (one prediction per row of ``init``);
+        :meth:`generation_limit` says how many steps fit.
         """
         if init is None:
             raise ValueError(
@@ -668,12 +712,10 @@ class LaDID(GenerativeModel):
             )
         if num_steps < 1 or burn_in < 0:
             raise ValueError(f"need num_steps >= 1 and burn_in >= 0, got {num_steps}, {burn_in}")
-        c = self.context
         self._context_batch(init, None)
-        t = init.times[:, :c]
-        dt = (t[:, -1] - t[:, 0]) / max(c - 1, 1) if c > 1 else torch.ones_like(t[:, 0])
-        k = torch.arange(burn_in, burn_in + num_steps, device=t.device, dtype=t.dtype)
-        times = t[:, -1:] + dt[:, None] * (k + 1)
+        last, dt = self._context_step(init)
+        k = torch.arange(burn_in, burn_in + num_steps, device=last.device, dtype=last.dtype)
+        times = last[:, None] + dt[:, None] * (k + 1)
         out = self.forecast(init, times, prediction=prediction)
         out.pop("code")
         return out

@@ -164,6 +164,59 @@ def test_encode_forecast_generate():
         model.forecast(batch, torch.tensor([0.5, 4.5]))
 
 
+def test_generation_limit_is_the_time_encoding_period():
+    model = make_model({"x": 5}).eval()  # max_period 4.0, context 4, dt 0.1: head 0.3
+    batch = vector_batch(t=12)
+    limit = model.generation_limit(batch)
+    assert limit == 36  # 0.3 + 36 * 0.1 < 4.0 <= 0.3 + 37 * 0.1
+    assert model.generate(limit, init=batch)["x"].shape == (3, limit, 5)
+    assert model.generate(limit - 5, init=batch, burn_in=5)["x"].shape == (3, limit - 5, 5)
+    with pytest.raises(ValueError, match="wraps around"):
+        model.generate(limit + 1, init=batch)
+    with pytest.raises(TypeError, match="not a number of steps"):
+        model.forecast(batch, 5)
+    plrnn = make_model({"x": 5}, dynamics=LinearDynamics(K), time_step=0.1, embedding_weight=0)
+    assert plrnn.generation_limit(batch) is None
+
+
+def test_fit_and_evaluate_a_ladid_run_end_to_end(tmp_path):
+    """``pyrodyn fit`` + ``pyrodyn evaluate`` on the shipped config: generation stays inside
+    the time encoding's period, the context-forecast metrics are computed, ``pe`` is skipped."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from pyrodyn.cli import main
+    from pyrodyn.data.pendulum import pendulum_arrays
+
+    config = Path(__file__).resolve().parents[2] / "configs" / "ladid_pendulum.yaml"
+    data = tmp_path / "p.npz"
+    np.savez(data, **pendulum_arrays(12, 60, seed=0))
+    run = tmp_path / "run"
+    sets = ["data.path=" + str(data), "fit.steps=3", "fit.valid_every=3", "fit.batch_size=4"]
+    sets += ["fit.checkpoint_every=3", "evaluate.metrics=[forecast_nmse,code_probe_r2,d_stsp,pe]"]
+    args = ["fit", str(config), "--out", str(run)]
+    for s in sets:
+        args += ["--set", s]
+    assert main(args) == 0
+    assert main(["evaluate", str(run), "--data", str(data)]) == 0
+    import json
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["forecast_nmse"]) >= {"nmse", "baseline_constant"}
+    assert np.isfinite(metrics["forecast_nmse"]["nmse"])
+    assert set(metrics["code_probe_r2"]) >= {"true_gl", "raw.true_gl", "knn.true_gl"}
+    assert np.isfinite(metrics["d_stsp"])
+    gen = metrics["evaluation"]["generated"]
+    # 0.45 s of context + 110 * 0.05 s < the 6 s period; 12 * 60 steps from ceil(720 / 110) windows
+    assert gen["steps"] == 110 and gen["trials"] == 7
+    assert gen["limited"]["requested_steps"] == 12 * 60
+    assert (
+        metrics["pe"] is None
+        and "forecast_nmse" in metrics["evaluation"]["metrics"]["pe"]["skipped"]
+    )
+
+
 def test_bad_inputs_are_loud():
     model = make_model({"x": 5}, context=6)
     with pytest.raises(ValueError, match="context of 6 frames is not shorter than the trajectory"):
