@@ -129,10 +129,22 @@ def cmd_encode(args: argparse.Namespace) -> int:
 def add_evaluate(p: argparse.ArgumentParser) -> None:
     """Arguments of ``pyrodyn evaluate``."""
     p.add_argument("run_dir", help="run directory written by `pyrodyn fit`")
-    p.add_argument("--data", required=True, help=".npz with the configured modalities")
+    p.add_argument(
+        "--data",
+        help=".npz with the configured modalities (needed for sequences; static runs default to "
+        "the held-out split of data.path)",
+    )
     p.add_argument("--out", help="output JSON (default RUN_DIR/metrics.json)")
     p.add_argument("--steps", type=int, help="generated steps (default evaluate.steps or data)")
     p.add_argument("--burn-in", type=int, help="generated steps dropped first")
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, dict):  # per-latent / per-modality values of the static metrics
+        return "{" + ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items()) + "}"
+    return str(v)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -142,11 +154,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_run(
         args.run_dir, args.data, out=args.out, steps=args.steps, burn_in=args.burn_in
     )
-    values = ", ".join(
-        f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
-        for k, v in metrics.items()
-        if k != "evaluation"
-    )
+    values = ", ".join(f"{k} = {_fmt(v)}" for k, v in metrics.items() if k != "evaluation")
     print(f"{values}; wrote {args.out or os.path.join(args.run_dir, METRICS_FILE)}")
     return 0
 

@@ -394,7 +394,7 @@ def _finite(v: Any) -> Any:
 
 def evaluate_run(
     run_dir: str | os.PathLike,
-    data: str | os.PathLike,
+    data: str | os.PathLike | None,
     *,
     out: str | os.PathLike | None = None,
     steps: int | None = None,
@@ -412,10 +412,18 @@ def evaluate_run(
     that many steps per trial, from more trials. Everything else is in data units.
     The result (written to ``out``, default ``RUN_DIR/metrics.json``) holds one value per metric
     name plus ``"evaluation"``: what was generated and which modalities each metric used.
+    Runs on static data (``data.static``) get probes, coherence and held-out reconstruction
+    instead (:func:`pyrodyn.static_evaluation.evaluate_static_run`; ``data`` may be None there).
     """
     from pyrodyn.metrics import get_metric
 
     model, cfg, std = load_run(run_dir)
+    if cfg["data"]["static"]:
+        from pyrodyn.static_evaluation import evaluate_static_run
+
+        return evaluate_static_run(run_dir, data, out=out, loaded=(model, cfg, std))
+    if data is None:
+        raise ValueError("evaluating a sequence run needs --data FILE.npz")
     ev = cfg["evaluate"]
     ds_raw = load_data(cfg, data)
     if ds_raw.static:

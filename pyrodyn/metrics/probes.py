@@ -258,13 +258,19 @@ def coherence_metric(
     label: str = "label",
     valid_fraction: float = 0.5,
     seed: int = 0,
+    hidden: Sequence[int] = (128,),
+    max_iter: int = 300,
 ) -> dict[str, float]:
-    """:func:`coherence` with classifiers trained on ``train_data`` (default: half of ``data``)."""
+    """:func:`coherence` with classifiers trained on ``train_data`` (default: half of ``data``).
+
+    ``hidden`` and ``max_iter`` configure the classifiers (:func:`train_classifiers`).
+    """
     if train_data is None:
         train_data, data = _split(data, valid_fraction, seed)
-    return coherence(
-        model, data, train_classifiers(train_data, label=label, seed=seed), label=label
+    classifiers = train_classifiers(
+        train_data, label=label, hidden=hidden, max_iter=max_iter, seed=seed
     )
+    return coherence(model, data, classifiers, label=label)
 
 
 @register_metric(
