@@ -60,6 +60,8 @@ DEFAULTS: dict[str, Any] = {
         "max_nonfinite": 3,
         "devices": 1,
         "strategy": "ddp",
+        "schedule_clock": "steps",
+        "select": None,
     },
     "evaluate": {
         "steps": None,
@@ -80,7 +82,14 @@ DEFAULTS: dict[str, Any] = {
 
 #: Keys allowed under ``data.modalities.<name>``.
 MODALITY_KEYS = ("likelihood",)
-_FREE_FORM = {"model", "run", "fit.schedules", "fit.lr_schedule", "evaluate.options"}
+_FREE_FORM = {
+    "model",
+    "run",
+    "fit.schedules",
+    "fit.lr_schedule",
+    "fit.select",
+    "evaluate.options",
+}
 
 
 class ConfigError(ValueError):

@@ -29,6 +29,7 @@ from pyrodyn.data.dataset import MultimodalDataset, Standardizer
 from pyrodyn.infer.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from pyrodyn.infer.fit import HISTORY_FILE, FitResult, fit
 from pyrodyn.infer.schedules import build_schedule
+from pyrodyn.infer.selection import SELECTION_FILE, FreeRunScore, KeepBest
 from pyrodyn.likelihoods.base import Likelihood
 
 logger = logging.getLogger(__name__)
@@ -157,8 +158,47 @@ def build_model(cfg: Mapping[str, Any], likelihoods: Mapping[str, Likelihood]) -
 def build_fit_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Keyword arguments of :func:`pyrodyn.infer.fit` from ``cfg["fit"]`` (schedules built)."""
     f = dict(cfg["fit"])
+    f.pop("select", None)  # a callback that needs the data: see build_selection
     f["schedules"] = {k: build_schedule(v) for k, v in (f.get("schedules") or {}).items()}
     return f
+
+
+def build_selection(
+    cfg: Mapping[str, Any], train: MultimodalDataset, out_dir: str | None
+) -> KeepBest | None:
+    """The :class:`~pyrodyn.infer.selection.KeepBest` callback of ``fit.select`` (or None).
+
+    ``fit.select`` keys: ``every``, ``start`` (steps), ``modality`` (default: the first
+    Gaussian-likelihood modality), and :class:`~pyrodyn.infer.selection.FreeRunScore`'s
+    ``steps``, ``burn_in``, ``weights``, ``options``. The score is computed on the training data
+    only; scores go to ``selection.csv`` in the run directory.
+    """
+    spec = cfg["fit"].get("select")
+    if not spec:
+        return None
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"fit.select must be a mapping or null, got {spec!r}")
+    spec = dict(spec)
+    allowed = {"every", "start", "modality", "steps", "burn_in", "weights", "options"}
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown keys {unknown} in fit.select; allowed: {sorted(allowed)}")
+    modality = spec.pop("modality", None)
+    if modality is None:
+        gaussian = [
+            m
+            for m, ms in cfg["data"]["modalities"].items()
+            if ms["likelihood"]["type"].rsplit(":", 1)[-1].rsplit(".", 1)[-1] == "Gaussian"
+        ]
+        if not gaussian:
+            raise ConfigError("fit.select needs a modality (no Gaussian modality to default to)")
+        modality = gaussian[0]
+    every, start = spec.pop("every", 500), spec.pop("start", 0)
+    score = FreeRunScore(
+        train, modality, window=int(cfg["data"]["window"] or 200), seed=int(cfg["seed"]), **spec
+    )
+    path = None if out_dir is None else os.path.join(out_dir, SELECTION_FILE)
+    return KeepBest(score, every=every, start=start, path=path)
 
 
 # ---------------------------------------------------------------------------- fit
@@ -203,6 +243,7 @@ def fit_run(
         "valid_trials": None if valid is None else valid.num_trials,
     }
     dump_yaml(cfg, os.path.join(out_dir, CONFIG_FILE))
+    selection = build_selection(cfg, train, out_dir)
     result = fit(
         model,
         train,
@@ -213,6 +254,7 @@ def fit_run(
         checkpoint_dir=out_dir,
         resume=resume,
         config=to_plain(cfg),
+        callbacks=[] if selection is None else [selection],
         **build_fit_kwargs(cfg),
     )
     _plot_history(result.history, os.path.join(out_dir, "history.png"))

@@ -98,6 +98,13 @@ def _evaluate(args: argparse.Namespace, run_dir: str) -> dict[str, float]:
     gen_s = time.perf_counter() - t0
     history = os.path.join(run_dir, "history.csv")
     steps = sum(1 for _ in open(history)) - 1 if os.path.exists(history) else -1
+    selected = steps  # without fit.select the final weights are kept
+    sel_path = os.path.join(run_dir, "selection.csv")
+    if os.path.exists(sel_path):
+        rows = np.genfromtxt(sel_path, delimiter=",", names=True, ndmin=1)
+        finite = np.isfinite(rows["score"])
+        if finite.any():
+            selected = int(rows["step"][finite][np.argmin(rows["score"][finite])])
     if args.latent:
         from pyrodyn.metrics.latent import latent_d_stsp
 
@@ -120,6 +127,7 @@ def _evaluate(args: argparse.Namespace, run_dir: str) -> dict[str, float]:
             "true_steps": int(x_true.shape[0]),
             "train_steps": cut,
             "fit_steps": steps,
+            "selected_step": selected,
             "generate_s": gen_s,
         }
     x_gen = gen[args.modality][0].double().numpy()
@@ -135,6 +143,7 @@ def _evaluate(args: argparse.Namespace, run_dir: str) -> dict[str, float]:
         "true_steps": int(x_true.shape[0]),
         "train_steps": cut,
         "fit_steps": steps,
+        "selected_step": selected,
         "generate_s": gen_s,
     }
 
@@ -185,11 +194,12 @@ def main() -> None:
     }
     with open(os.path.join(args.out, "bench.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    print("| seed | fit steps | fit wall s | D_stsp | D_H | out of box |")
-    print("|---|---|---|---|---|---|")
+    print("| seed | fit steps | kept step | fit wall s | D_stsp | D_H | out of box |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['seed']} | {r['fit_steps']} | {r['fit_wall_s']:.0f} | {r['d_stsp']:.3f} | "
+            f"| {r['seed']} | {r['fit_steps']} | {r['selected_step']} | {r['fit_wall_s']:.0f} | "
+            f"{r['d_stsp']:.3f} | "
             f"{r['d_h']:.3f} | {r['out_of_range']:.4f} |"
         )
     print(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pyrodyn.config import (
@@ -103,3 +105,15 @@ def test_yaml_roundtrip_and_errors(tmp_path):
         load_yaml(tmp_path / "list.yaml")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_yaml(tmp_path / "none.yaml")
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")), ids=str
+)
+def test_shipped_configs_resolve(path):
+    from pyrodyn import factory
+
+    raw = load_yaml(path)
+    raw["data"]["path"] = raw["data"].get("path") or "data.npz"  # set on the command line
+    cfg = resolve(raw)
+    assert factory.resolve(cfg["model"]["type"], "GenerativeModel") is not None

@@ -52,7 +52,10 @@ class Callback:
         return None
 
     def on_fit_end(self, state: FitState, reason: str) -> None:
-        """Called once at the end with the stopped reason."""
+        """Called once at the end with the stopped reason, before the final checkpoint.
+
+        A change to the model made here (such as restoring the best weights) is what is saved.
+        """
 
 
 class EarlyStopping(Callback):

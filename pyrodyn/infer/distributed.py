@@ -58,7 +58,7 @@ from pyrodyn.infer.checkpoint import (
 )
 from pyrodyn.infer.devices import check_model_devices, cpu_count, resolve_device
 from pyrodyn.infer.history import HistoryWriter
-from pyrodyn.infer.schedules import build_lr_schedule
+from pyrodyn.infer.schedules import build_lr_schedule, check_clock, schedule_index
 
 # the module (``pyrodyn.infer.fit`` the attribute is the function of the same name)
 _fit = importlib.import_module("pyrodyn.infer.fit")
@@ -353,6 +353,7 @@ def fit_distributed(
         opts["resume"],
         opts["checkpoint_dir"],
     )
+    check_clock(opts["schedule_clock"], opts["max_time"])
     _fit._check_data("data", data)
     if opts["valid_data"] is not None:
         _fit._check_data("valid_data", opts["valid_data"])
@@ -612,8 +613,18 @@ def _train(fabric: Any, model: nn.Module, data: Any, opts: dict[str, Any]) -> di
             if code != _GO:
                 reason = {_STOP_TIME: "max_time", _STOP_CALLBACK: "callback"}.get(code, "steps")
                 break
-            values = {k: fn(step) for k, fn in schedules.items()}
-            mult = 1.0 if lr_mult is None else float(lr_mult(step))
+            # the time clock is read on rank 0 only and broadcast, so every rank uses one index
+            idx = schedule_index(
+                opts["schedule_clock"],
+                step,
+                steps,
+                elapsed0 + time.perf_counter() - t0,
+                elapsed0,
+                max_time,
+            )
+            idx = _broadcast_int(idx, device) if world > 1 else idx
+            values = {k: fn(idx) for k, fn in schedules.items()}
+            mult = 1.0 if lr_mult is None else float(lr_mult(idx))
             for g, base in zip(opt.param_groups, base_lrs):
                 g["lr"] = base * mult * lr_factor
             batch = sampler().to(device)
@@ -687,18 +698,19 @@ def _train(fabric: Any, model: nn.Module, data: Any, opts: dict[str, Any]) -> di
             if step % checkpoint_every == 0 and step < steps:
                 save(step, elapsed, None)
         elapsed = elapsed0 + time.perf_counter() - t0
+        # compared before on_fit_end: a callback may legitimately change rank 0's weights there
+        prints = _gather(_fingerprint(model), world)
+        divergence = max(float((p - prints[0]).abs().max()) for p in prints)
+        state.elapsed = elapsed
+        # before the final checkpoint (rank 0 writes it), as in fit
+        for cb in callbacks:
+            _fit._call_hook(cb, "on_fit_end", state, reason)
         save(step, elapsed, reason)
     finally:
         if bar is not None:
             bar.close()
         if writer is not None:
             writer.close()
-    # compared before on_fit_end: a callback may legitimately change rank 0's weights there
-    prints = _gather(_fingerprint(model), world)
-    divergence = max(float((p - prints[0]).abs().max()) for p in prints)
-    state.elapsed = elapsed
-    for cb in callbacks:
-        _fit._call_hook(cb, "on_fit_end", state, reason)
     if main and divergence > 0:
         warnings.warn(
             f"ranks ended with different parameters (fingerprint difference {divergence:.3g})",

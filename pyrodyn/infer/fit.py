@@ -36,7 +36,7 @@ from pyrodyn.infer.checkpoint import (
 )
 from pyrodyn.infer.devices import check_model_devices, resolve_device
 from pyrodyn.infer.history import HistoryWriter
-from pyrodyn.infer.schedules import Schedule, build_lr_schedule
+from pyrodyn.infer.schedules import Schedule, build_lr_schedule, check_clock, schedule_index
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +241,7 @@ def fit(
     config: Mapping[str, Any] | None = None,
     devices: int = 1,
     strategy: str = "ddp",
+    schedule_clock: str = "steps",
 ) -> FitResult:
     """Fits ``model`` by minimising ``model.loss(batch, **scheduled)`` with a torch optimizer.
 
@@ -295,6 +296,11 @@ def fit(
         devices: processes (CPU cores or GPUs); more than 1 trains data-parallel on Lightning
             Fabric (:mod:`pyrodyn.infer.distributed`; ``batch_size`` is then per process).
         strategy: multi-process strategy (``"ddp"``, ``"ddp_spawn"``, ``"ddp_fork"``).
+        schedule_clock: what drives ``lr_schedule`` and ``schedules``: ``"steps"`` (the step
+            index) or ``"time"`` (needs ``max_time``: the index is the larger of the step and
+            ``steps`` times the fraction of the time budget used, so a time-limited run finishes
+            its decay whichever budget runs out first; the run is then reproducible only up to
+            timing).
 
     Returns:
         A :class:`FitResult`.
@@ -322,6 +328,7 @@ def fit(
         resume,
         checkpoint_dir,
     )
+    check_clock(schedule_clock, max_time)
     _check_data("data", data)
     if valid_data is not None:
         _check_data("valid_data", valid_data)
@@ -428,8 +435,11 @@ def fit(
             if max_time is not None and time.perf_counter() - t0 >= max_time:
                 reason = "max_time"
                 break
-            values = {k: fn(step) for k, fn in schedules.items()}
-            mult = 1.0 if lr_mult is None else float(lr_mult(step))
+            idx = schedule_index(
+                schedule_clock, step, steps, elapsed0 + time.perf_counter() - t0, elapsed0, max_time
+            )
+            values = {k: fn(idx) for k, fn in schedules.items()}
+            mult = 1.0 if lr_mult is None else float(lr_mult(idx))
             for g, base in zip(opt.param_groups, base_lrs):
                 g["lr"] = base * mult * lr_factor
             batch = sampler().to(device)
@@ -494,15 +504,17 @@ def fit(
                 reason = "callback"
                 break
         elapsed = elapsed0 + time.perf_counter() - t0
+        state.elapsed = elapsed
+        # before the final checkpoint, so that what a callback does to the model here (e.g.
+        # restoring the best weights) is what the run directory keeps
+        for cb in callbacks:
+            _call_hook(cb, "on_fit_end", state, reason)
         save(step, elapsed, reason)
     finally:
         if bar is not None:
             bar.close()
         if writer is not None:
             writer.close()
-    state.elapsed = elapsed
-    for cb in callbacks:
-        _call_hook(cb, "on_fit_end", state, reason)
     if reason == "max_time":
         logger.info("stopped after %d steps: max_time %.1f s reached", step, max_time)
     return FitResult(

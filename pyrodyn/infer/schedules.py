@@ -199,15 +199,53 @@ def build_lr_schedule(spec: Mapping[str, Any] | Schedule | None, *, steps: int) 
         raise ValueError(f"lr_schedule {kind!r} got invalid arguments {sorted(kwargs)}") from err
 
 
+#: Values of ``fit(..., schedule_clock=...)``.
+CLOCKS = ("steps", "time")
+
+
+def check_clock(clock: str, max_time: float | None) -> None:
+    """Raises ValueError for an unknown schedule clock or a time clock without a time budget."""
+    if clock not in CLOCKS:
+        raise ValueError(f"schedule_clock must be one of {CLOCKS}, got {clock!r}")
+    if clock == "time" and max_time is None:
+        raise ValueError('schedule_clock="time" needs max_time (the budget the clock runs over)')
+
+
+def schedule_index(
+    clock: str, step: int, steps: int, elapsed: float, elapsed0: float, max_time: float | None
+) -> int:
+    """The index at which schedules are evaluated for the step about to be taken.
+
+    Args:
+        clock: ``"steps"`` (the 0-based ``step``) or ``"time"``.
+        step: completed steps.
+        steps: the step budget.
+        elapsed: training seconds so far, resumed segments included.
+        elapsed0: seconds done before this call (a resumed run).
+        max_time: this call's time budget in seconds.
+
+    Returns:
+        ``step``, or with the time clock the larger of ``step`` and
+        ``floor(steps * elapsed / (elapsed0 + max_time))``, at most ``steps - 1``.
+    """
+    if clock == "steps" or max_time is None:
+        return step
+    by_time = int(steps * elapsed / (elapsed0 + max_time))
+    return max(step, min(by_time, steps - 1))
+
+
 __all__ = [
+    "CLOCKS",
     "Schedule",
     "build_lr_schedule",
     "build_schedule",
+    "check_clock",
     "constant",
     "cosine",
     "cosine_lr",
     "exponential",
     "linear",
     "multistep_lr",
+    "schedule_index",
     "step_schedule",
 ]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import math
 import os
 
@@ -198,3 +199,20 @@ def test_fit_on_a_batch(toy_model, toy_data):
     batch = toy_data.batch()
     res = fit(toy_model, batch, steps=3, batch_size=4)
     assert res.steps_done == 3
+
+
+def test_time_clock_drives_the_lr_schedule(toy_model, toy_data, monkeypatch):
+    import importlib
+
+    fit_module = importlib.import_module("pyrodyn.infer.fit")  # the package exports fit()
+
+    clock = iter(range(10_000))  # every reading of the clock advances it by one second
+    monkeypatch.setattr(fit_module.time, "perf_counter", lambda: float(next(clock)))
+    kwargs = dict(steps=1000, lr=0.1, lr_schedule={"type": "cosine", "min_factor": 0.0})
+    res = fit(toy_model, toy_data, max_time=40.0, schedule_clock="time", **kwargs)
+    assert res.stopped_reason == "max_time"
+    lrs = [r["lr"] for r in res.history]
+    # the step clock would still be at 0.1 * (1 + cos(pi * step / 1000)) / 2, about 0.1
+    assert lrs[-1] < 0.02 and all(b <= a for a, b in itertools.pairwise(lrs))
+    with pytest.raises(ValueError, match='schedule_clock="time" needs max_time'):
+        fit(ToyVAE(), toy_data, schedule_clock="time", **kwargs)

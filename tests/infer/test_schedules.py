@@ -65,3 +65,21 @@ def test_bad_schedule_types():
         s.build_schedule("linear")
     with pytest.raises(TypeError, match="a schedule must be"):
         s.build_schedule(True)
+
+
+def test_schedule_index_step_and_time_clocks():
+    assert s.schedule_index("steps", 7, 100, elapsed=50.0, elapsed0=0.0, max_time=60.0) == 7
+    # time clock: the larger of the step and steps * fraction of the budget, at most steps - 1
+    assert s.schedule_index("time", 7, 100, elapsed=30.0, elapsed0=0.0, max_time=60.0) == 50
+    assert s.schedule_index("time", 70, 100, elapsed=30.0, elapsed0=0.0, max_time=60.0) == 70
+    assert s.schedule_index("time", 7, 100, elapsed=90.0, elapsed0=0.0, max_time=60.0) == 99
+    # a resumed run: the budget is what was done before plus this call's max_time
+    assert s.schedule_index("time", 7, 100, elapsed=40.0, elapsed0=20.0, max_time=60.0) == 50
+
+
+def test_check_clock_errors():
+    s.check_clock("time", 10.0)
+    with pytest.raises(ValueError, match="schedule_clock must be one of"):
+        s.check_clock("epochs", None)
+    with pytest.raises(ValueError, match='schedule_clock="time" needs max_time'):
+        s.check_clock("time", None)

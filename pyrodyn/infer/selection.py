@@ -1,0 +1,220 @@
+"""Model selection during fitting: keep the weights that score best, not the last ones.
+
+A dynamical-systems reconstruction is judged by its free-running behaviour (attractor geometry,
+power spectrum), which the training loss of teacher-forced models does not measure: two runs
+with the same loss can end on a chaotic attractor and on a fixed point. Selecting the weights by
+a free-run score on the *training* recording is standard practice in the DSR literature
+(Brenner et al., ICML 2024; Hess et al., ICML 2023 select by D_stsp / D_H), and never looks at
+held-out data.
+
+:class:`KeepBest` is the generic callback (any ``score(model) -> float``, lower is better);
+:class:`FreeRunScore` is the score for generative models of dynamics.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from pyrodyn.data.dataset import MultimodalDataset
+from pyrodyn.infer.callbacks import Callback, FitState
+
+logger = logging.getLogger(__name__)
+
+#: File :class:`KeepBest` writes into a run directory.
+SELECTION_FILE = "selection.csv"
+
+
+class KeepBest(Callback):
+    """Scores the model every ``every`` steps and restores the best-scoring weights at the end.
+
+    The final model is scored too (unless it was just scored), so the last weights are kept when
+    they are the best. Restoring happens in ``on_fit_end``, before ``fit`` writes its final
+    checkpoint, so a run directory holds the selected weights. A resumed fit starts selection
+    afresh (scores are not stored in the checkpoint).
+
+    Args:
+        score: ``model -> float``, lower is better; NaN or inf never wins.
+        every: scoring period in steps.
+        start: first step that may be scored (earlier weights are never kept).
+        path: optional CSV file receiving ``step,time,score`` rows.
+
+    Attributes:
+        scores: ``(step, score)`` pairs so far.
+        best_step: step of the kept weights (None before any finite score).
+        best_score: their score.
+    """
+
+    def __init__(
+        self,
+        score: Callable[[Any], float],
+        *,
+        every: int = 500,
+        start: int = 0,
+        path: str | os.PathLike | None = None,
+    ) -> None:
+        if not callable(score):
+            raise TypeError(f"score must be a callable model -> float, got {score!r}")
+        if int(every) < 1:
+            raise ValueError(f"every must be >= 1, got {every!r}")
+        if int(start) < 0:
+            raise ValueError(f"start must be >= 0, got {start!r}")
+        self.score, self.every, self.start = score, int(every), int(start)
+        self.path = None if path is None else os.fspath(path)
+        self.scores: list[tuple[int, float]] = []
+        self.best_step: int | None = None
+        self.best_score = math.inf
+        self._best_state: dict[str, torch.Tensor] | None = None
+
+    def on_fit_start(self, state: FitState) -> None:
+        """Resets the selection (and the CSV file)."""
+        self.scores, self.best_step, self.best_score, self._best_state = [], None, math.inf, None
+        if self.path is not None:
+            with open(self.path, "w", newline="") as f:
+                csv.writer(f).writerow(["step", "time", "score"])
+
+    def _evaluate(self, state: FitState) -> None:
+        value = float(self.score(state.model))
+        self.scores.append((state.step, value))
+        if self.path is not None:
+            with open(self.path, "a", newline="") as f:
+                csv.writer(f).writerow([state.step, f"{state.elapsed:.3f}", repr(value)])
+        logger.info("selection score at step %d: %.4g", state.step, value)
+        if math.isfinite(value) and value < self.best_score:
+            self.best_score, self.best_step = value, state.step
+            self._best_state = copy.deepcopy(state.model.state_dict())
+
+    def on_step_end(self, state: FitState) -> bool | None:
+        """Scores every ``every`` steps from ``start`` on."""
+        if state.step >= self.start and state.step % self.every == 0:
+            self._evaluate(state)
+        return None
+
+    def on_fit_end(self, state: FitState, reason: str) -> None:
+        """Scores the final weights if needed, then loads the best ones into the model."""
+        if state.step >= self.start and (not self.scores or self.scores[-1][0] != state.step):
+            self._evaluate(state)
+        if self._best_state is None:
+            logger.warning("KeepBest: no finite score; keeping the final weights")
+            return
+        state.model.load_state_dict(self._best_state)
+        logger.info(
+            "KeepBest: kept the weights of step %d (score %.4g)", self.best_step, self.best_score
+        )
+
+
+def _reference(data: MultimodalDataset, modality: str, max_steps: int | None) -> np.ndarray:
+    """``(T, N)`` observed rows of ``modality``, trials concatenated, rows with NaN dropped."""
+    if data.static:
+        raise ValueError("a free-run score needs sequences; the data are static samples")
+    if modality not in data.modalities:
+        raise ValueError(f"modality {modality!r} is not in the data {data.modalities}")
+    x = data.data[modality]
+    if x.ndim != 3:
+        raise ValueError(
+            f"a free-run score needs vector observations (trials, time, features); "
+            f"{modality!r} has shape {tuple(x.shape)}"
+        )
+    rows = [x[i, : int(data.lengths[i])] for i in range(data.num_trials)]
+    ref = torch.cat(rows).double().numpy()
+    ref = ref[np.isfinite(ref).all(axis=1)]
+    if max_steps is not None:
+        ref = ref[:max_steps]
+    if ref.shape[0] < 2:
+        raise ValueError(f"modality {modality!r} has fewer than 2 fully observed steps")
+    return ref
+
+
+class FreeRunScore:
+    """Weighted sum of D_stsp and D_H between a free run of the model and a recording.
+
+    The model generates ``burn_in + steps`` steps from the encoder state of the first
+    ``window`` steps of the recording (:meth:`GenerativeModel.generate`; its random draws are
+    isolated from the training streams), the burn-in is dropped, and ``modality``'s prediction is
+    compared with that modality's observed rows (Brenner et al., ICML 2024, section 2.1-2.2 of
+    specs/mtf.md). A non-finite or diverged run scores ``inf``.
+
+    Args:
+        data: the training recording (in the model's units, i.e. standardised as trained).
+        modality: a vector modality, ``(trials, time, N)``.
+        steps: generated steps scored.
+        burn_in: transient steps dropped.
+        window: steps of the recording given to the encoder.
+        weights: metric -> weight, from ``d_stsp`` and ``d_h``.
+        options: metric -> keyword options of :func:`pyrodyn.metrics.state_space.d_stsp` /
+            :func:`pyrodyn.metrics.power_spectrum.d_h`.
+        seed: seed of the generation's random draws.
+    """
+
+    METRICS = ("d_stsp", "d_h")
+
+    def __init__(
+        self,
+        data: MultimodalDataset,
+        modality: str,
+        *,
+        steps: int = 10_000,
+        burn_in: int = 1000,
+        window: int = 200,
+        weights: Mapping[str, float] | None = None,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+        seed: int = 0,
+    ) -> None:
+        if int(steps) < 2 or int(burn_in) < 0 or int(window) < 1:
+            raise ValueError(
+                f"need steps >= 2, burn_in >= 0, window >= 1; got {steps}, {burn_in}, {window}"
+            )
+        weights = dict({"d_stsp": 1.0, "d_h": 1.0} if weights is None else weights)
+        unknown = sorted(set(weights) - set(self.METRICS))
+        if unknown or not weights:
+            raise ValueError(
+                f"weights must name metrics from {self.METRICS}, got {sorted(weights)}"
+            )
+        if any(not (w >= 0 and math.isfinite(w)) for w in weights.values()):
+            raise ValueError(f"weights must be finite and >= 0, got {weights}")
+        options = {k: dict(v) for k, v in (options or {}).items()}
+        unknown = sorted(set(options) - set(self.METRICS))
+        if unknown:
+            raise ValueError(f"options must name metrics from {self.METRICS}, got {unknown}")
+        self.reference = _reference(data, modality, None)
+        self.modality = modality
+        self.steps, self.burn_in, self.seed = int(steps), int(burn_in), int(seed)
+        self.weights, self.options = weights, options
+        w = int(min(window, int(data.lengths[0])))
+        self.init = data.batch([0], start=torch.zeros(1, dtype=torch.long), window=w)
+
+    def metrics(self, model: Any) -> dict[str, float]:
+        """The unweighted metrics of one free run."""
+        from pyrodyn.metrics.power_spectrum import d_h
+        from pyrodyn.metrics.state_space import d_stsp
+
+        device = next(model.parameters()).device
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(self.seed)
+            gen = model.generate(self.steps, init=self.init.to(device), burn_in=self.burn_in)
+        x = gen[self.modality][0].detach().double().cpu().numpy()
+        if x.ndim != 2 or not np.all(np.isfinite(x)):
+            return {k: math.inf for k in self.weights}
+        fns = {"d_stsp": d_stsp, "d_h": d_h}
+        out = {}
+        for k in self.weights:
+            value = float(fns[k](self.reference, x, **self.options.get(k, {})))
+            out[k] = value if math.isfinite(value) else math.inf
+        return out
+
+    def __call__(self, model: Any) -> float:
+        """The weighted sum of :meth:`metrics`."""
+        return float(
+            sum(self.weights[k] * v for k, v in self.metrics(model).items() if self.weights[k])
+        )
+
+
+__all__ = ["SELECTION_FILE", "FreeRunScore", "KeepBest"]

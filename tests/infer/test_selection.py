@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from pyrodyn.data.dataset import MultimodalDataset
+from pyrodyn.infer import fit
+from pyrodyn.infer.checkpoint import load_checkpoint
+from pyrodyn.infer.selection import SELECTION_FILE, FreeRunScore, KeepBest
+from pyrodyn.metrics.power_spectrum import d_h
+from pyrodyn.metrics.state_space import d_stsp
+
+
+def _weight(model) -> torch.Tensor:
+    return model.decoder.state_dict()["linear.weight"].clone()
+
+
+def test_keep_best_restores_and_checkpoints_the_best_weights(toy_model, toy_data, tmp_path):
+    # scores: step 2 -> 3.0, 4 -> 1.0 (best), 6 -> 2.0, 8 -> nan; the final step 9 -> 5.0
+    table = {2: 3.0, 4: 1.0, 6: 2.0, 8: math.nan, 9: 5.0}
+    seen, kept = [], {}
+
+    def score(model):
+        step = len(seen) * 2 + 2 if len(seen) < 4 else 9
+        seen.append(step)
+        kept[step] = _weight(model)
+        return table[step]
+
+    cb = KeepBest(score, every=2, start=2, path=tmp_path / SELECTION_FILE)
+    res = fit(toy_model, toy_data, steps=9, lr=0.05, callbacks=[cb], checkpoint_dir=tmp_path)
+    assert seen == [2, 4, 6, 8, 9]
+    assert cb.best_step == 4 and cb.best_score == 1.0
+    assert not torch.equal(kept[4], kept[9])  # training moved the weights after step 4
+    assert torch.equal(_weight(res.model), kept[4])
+    saved = load_checkpoint(tmp_path / "checkpoint.pt")["state_dict"]
+    assert torch.equal(saved["decoder.linear.weight"], kept[4])
+    rows = np.genfromtxt(tmp_path / SELECTION_FILE, delimiter=",", names=True)
+    assert rows["step"].tolist() == [2, 4, 6, 8, 9]
+    assert np.isnan(rows["score"][3]) and rows["score"][1] == 1.0
+
+
+def test_keep_best_without_finite_scores_keeps_final_weights(toy_model, toy_data, caplog):
+    cb = KeepBest(lambda m: math.inf, every=1)
+    with caplog.at_level(logging.WARNING, logger="pyrodyn.infer.selection"):
+        res = fit(toy_model, toy_data, steps=3, lr=0.05, callbacks=[cb])
+    assert cb.best_step is None and len(cb.scores) == 3
+    assert res.steps_done == 3 and "no finite score" in caplog.text
+
+
+def test_keep_best_ignores_steps_before_start(toy_model, toy_data):
+    cb = KeepBest(lambda m: 1.0, every=1, start=4)
+    fit(toy_model, toy_data, steps=5, callbacks=[cb])
+    assert [s for s, _ in cb.scores] == [4, 5] and cb.best_step == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"score": 3.0}, "score must be a callable"),
+        ({"every": 0}, "every must be >= 1"),
+        ({"start": -1}, "start must be >= 0"),
+    ],
+)
+def test_keep_best_bad_arguments(kwargs, match):
+    args = {"score": lambda m: 0.0, **kwargs}
+    with pytest.raises((TypeError, ValueError), match=match):
+        KeepBest(args.pop("score"), **args)
+
+
+def _lorenz_like(steps: int = 3000) -> np.ndarray:
+    t = np.arange(steps) * 0.05
+    return np.stack([np.sin(t), np.cos(1.3 * t), np.sin(0.7 * t) * np.cos(t)], -1)
+
+
+class _Replay(nn.Module):
+    """Stand-in generator returning a fixed trajectory (not a model: a reference for the score)."""
+
+    def __init__(self, traj: np.ndarray) -> None:
+        super().__init__()
+        self.p = nn.Parameter(torch.zeros(1))
+        self.traj = torch.as_tensor(traj)
+        self.calls: list[dict] = []
+
+    def generate(self, num_steps, *, init=None, burn_in=0, **_):
+        self.calls.append({"num_steps": num_steps, "burn_in": burn_in, "init": init})
+        torch.randn(5)  # must not disturb the caller's random stream
+        return {"x": self.traj[None, burn_in : burn_in + num_steps]}
+
+
+def test_free_run_score_matches_metrics_and_isolates_rng():
+    ref = _lorenz_like()
+    data = MultimodalDataset({"x": ref})
+    gen = np.roll(ref, 7, axis=0) * 1.1
+    model = _Replay(gen)
+    score = FreeRunScore(
+        data, "x", steps=2000, burn_in=500, window=50, options={"d_h": {"sigma": 2.0}}
+    )
+    torch.manual_seed(3)
+    expected_next = torch.randn(1)
+    torch.manual_seed(3)
+    metrics = score.metrics(model)
+    assert torch.equal(torch.randn(1), expected_next)
+    x = gen[500:2500]
+    assert metrics["d_stsp"] == pytest.approx(d_stsp(ref, x))
+    assert metrics["d_h"] == pytest.approx(d_h(ref, x, sigma=2.0))
+    assert score(model) == pytest.approx(metrics["d_stsp"] + metrics["d_h"])
+    call = model.calls[0]
+    assert (call["num_steps"], call["burn_in"]) == (2000, 500)
+    assert call["init"].num_steps == 50
+    only_h = FreeRunScore(data, "x", steps=2000, weights={"d_h": 2.0, "d_stsp": 0.0})
+    assert only_h(model) == pytest.approx(2 * d_h(ref, gen[1000:3000]))
+
+
+def test_free_run_score_diverged_run_is_inf():
+    ref = _lorenz_like()
+    bad = ref.copy()
+    bad[1500] = np.nan
+    score = FreeRunScore(MultimodalDataset({"x": ref}), "x", steps=1000, burn_in=1000)
+    assert score(_Replay(bad)) == math.inf
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"modality": "y"}, "modality 'y' is not in the data"),
+        ({"weights": {"pe": 1.0}}, "weights must name metrics"),
+        ({"weights": {"d_h": -1.0}}, "weights must be finite and >= 0"),
+        ({"options": {"lyap": {}}}, "options must name metrics"),
+        ({"steps": 1}, "need steps >= 2"),
+    ],
+)
+def test_free_run_score_bad_arguments(kwargs, match):
+    data = MultimodalDataset({"x": _lorenz_like(100)})
+    args = {"modality": "x", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        FreeRunScore(data, args.pop("modality"), **args)
+
+
+def test_free_run_score_needs_sequences():
+    data = MultimodalDataset({"x": np.zeros((5, 3))}, static=True)
+    with pytest.raises(ValueError, match="needs sequences"):
+        FreeRunScore(data, "x")
