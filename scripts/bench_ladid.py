@@ -88,9 +88,14 @@ def pendulum_sets(args: argparse.Namespace, modalities: tuple[str, ...]) -> dict
 
 
 def build_ladid(
-    shapes: dict[str, Any], args: argparse.Namespace, dynamics=None, learn_scale=True, **kw
+    shapes: dict[str, Any],
+    args: argparse.Namespace,
+    dynamics=None,
+    learn_scale=True,
+    code_dim: int | None = None,
+    **kw,
 ) -> LaDID:
-    k = args.code_dim
+    k = args.code_dim if code_dim is None else code_dim
     liks = {m: Gaussian(s, scale=0.1, learn_scale=learn_scale) for m, s in shapes.items()}
     encs = {
         m: ContinuousTimeTransformer(
@@ -106,6 +111,7 @@ def build_ladid(
             hidden=(args.hidden, args.hidden),
             dropout=args.dropout,
             octaves=args.octaves,
+            time_scale=args.time_scale,
         )
     return LaDID(liks, encs, dynamics, context=CONTEXT, **kw)
 
@@ -145,6 +151,7 @@ def ladid_vector(args: argparse.Namespace, out: dict) -> None:
     longr = forecast_nmse_curve(model, sets["long"], context=CONTEXT, horizon=2 * HORIZON)
     off = offgrid_nmse_curve(model, sets["dense"], stride=2, context=CONTEXT, horizon=HORIZON)
     probe = code_probe_r2(model, sets["train"], sets["test"], context=CONTEXT)
+    probe.update(log_probes(model, sets["train"], sets["test"]))
     shots = (0, 1, 5, 20)
     few = few_shot_transfer(
         model,
@@ -176,12 +183,35 @@ def ladid_vector(args: argparse.Namespace, out: dict) -> None:
     }
 
 
+def log_probes(model, train, test) -> dict[str, float]:
+    """Linear probes psi -> log g/L, and from the instance clock rate log s(psi) alone."""
+    from pyrodyn.metrics.forecast import linear_probe_r2
+
+    def codes(ds):
+        with torch.no_grad():
+            return model.encode(ds.batch(window=CONTEXT))["code"]
+
+    ctr, cte = codes(train), codes(test)
+    ytr, yte = train.extras["true_gl"].log().numpy(), test.extras["true_gl"].log().numpy()
+    out = {"log.true_gl": linear_probe_r2(ctr.numpy(), ytr, cte.numpy(), yte)}
+    dyn = model.dynamics
+    if isinstance(dyn, QueryDynamics) and dyn.time_scale is not None:
+        with torch.no_grad():
+            rtr, rte = dyn.rate(ctr).log().numpy(), dyn.rate(cte).log().numpy()
+        out["rate.true_gl"] = linear_probe_r2(
+            rtr, train.extras["true_gl"].numpy(), rte, test.extras["true_gl"].numpy()
+        )
+        out["rate.log.true_gl"] = linear_probe_r2(rtr, ytr, rte, yte)
+    return out
+
+
 def ladid_video(args: argparse.Namespace, out: dict) -> None:
     sets = pendulum_sets(args, ("video",))
     torch.manual_seed(args.seed)
     model = build_ladid(
         {"video": (32, 32)},
         args,
+        code_dim=args.video_code_dim,
         embedding_weight=args.embedding_weight,
         windows_per_sequence=args.video_windows,
         learn_scale=not args.video_fixed_scale,
@@ -219,38 +249,59 @@ def _step_forecaster(model, modality: str):
     return predict
 
 
+COMPARED = ("LaDID (ClippedShallowPLRNN path)", "MTF (ClippedShallowPLRNN)", "SVAE")
+
+
+def _compare_one(name: str, args: argparse.Namespace) -> dict:
+    """Train and score one compared model (own process when ``--compare-jobs`` > 1)."""
+    torch.set_num_threads(1)
+    try:
+        sets = pendulum_sets(args, ("x",))
+        torch.manual_seed(args.seed)
+        if name.startswith("LaDID"):
+            from pyrodyn.dynamics.plrnn import ClippedShallowPLRNN
+
+            dyn = ClippedShallowPLRNN(args.code_dim, 64)
+            model = build_ladid({"x": 16}, args, dynamics=dyn, time_step=DT, embedding_weight=0.0)
+            info = train(
+                model, sets["train"], args.budget, args, {"horizon": TimeCurriculum(args.budget)}
+            )
+            predictor = model
+        else:
+            model = _build_mtf() if name.startswith("MTF") else _build_svae()
+            info = train(model, sets["train"], args.budget, args)
+            model.eval()
+            predictor = _step_forecaster(model, "x")
+        r = forecast_nmse_curve(predictor, sets["test"], context=CONTEXT, horizon=HORIZON)
+        return {"train": info, "nmse50": r["nmse"]}
+    except Exception as exc:  # report, never hide
+        return {"error": repr(exc)}
+
+
 def compare(args: argparse.Namespace, out: dict) -> None:
-    sets = pendulum_sets(args, ("x",))
+    """LaDID with a PLRNN path, MTF and SVAE on the vector task, each for ``--budget`` s.
+
+    With ``--compare-jobs 2`` two models train at a time, each in its own process on one thread
+    (one core each): the same conditions for every compared model, half the wall clock.
+    """
     rows = {}
     if "vector" in out:
         rows["LaDID (QueryDynamics)"] = out["vector"]["nmse50"]
-    try:
-        from pyrodyn.dynamics.plrnn import ClippedShallowPLRNN
+    jobs = max(1, int(args.compare_jobs))
+    if jobs == 1:
+        results = [_compare_one(name, args) for name in COMPARED]
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
 
-        torch.manual_seed(args.seed)
-        dyn = ClippedShallowPLRNN(args.code_dim, 64)
-        model = build_ladid({"x": 16}, args, dynamics=dyn, time_step=DT, embedding_weight=0.0)
-        info = train(
-            model, sets["train"], args.budget, args, {"horizon": TimeCurriculum(args.budget)}
-        )
-        r = forecast_nmse_curve(model, sets["test"], context=CONTEXT, horizon=HORIZON)
-        rows["LaDID (ClippedShallowPLRNN path)"] = r["nmse"]
-        out["compare_ladid_plrnn"] = {"train": info, "nmse50": r["nmse"]}
-    except Exception as exc:  # report, never hide
-        out["compare_ladid_plrnn"] = {"error": repr(exc)}
-    for name, build in (("MTF (ClippedShallowPLRNN)", _build_mtf), ("SVAE", _build_svae)):
-        try:
-            torch.manual_seed(args.seed)
-            model = build()
-            info = train(model, sets["train"], args.budget, args)
-            model.eval()
-            r = forecast_nmse_curve(
-                _step_forecaster(model, "x"), sets["test"], context=CONTEXT, horizon=HORIZON
-            )
-            rows[name] = r["nmse"]
-            out[f"compare_{name}"] = {"train": info, "nmse50": r["nmse"]}
-        except Exception as exc:
-            out[f"compare_{name}"] = {"error": repr(exc)}
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            results = list(pool.map(_compare_one, COMPARED, [args] * len(COMPARED)))
+    out["compare_jobs"] = jobs
+    for name, res in zip(COMPARED, results, strict=True):
+        key = "compare_ladid_plrnn" if name.startswith("LaDID") else f"compare_{name}"
+        out[key] = res
+        if "error" not in res:
+            rows[name] = res["nmse50"]
     out["compare_table"] = rows
 
 
@@ -289,6 +340,10 @@ def report(out: dict) -> str:
             f"{v['probe_r2']['true_gl']:.3f}, {v['probe_r2']['true_damping']:.3f} "
             f"({v['probe_r2']['raw.true_gl']:.3f}, {v['probe_r2']['raw.true_damping']:.3f}; "
             f"{v['probe_r2']['knn.true_gl']:.3f}, {v['probe_r2']['knn.true_damping']:.3f}) |",
+            "| linear probe R2 psi -> log g/L (log clock rate -> g/L, log g/L) | "
+            f"{v['probe_r2']['log.true_gl']:.3f} "
+            f"({v['probe_r2'].get('rate.true_gl', float('nan')):.3f}, "
+            f"{v['probe_r2'].get('rate.log.true_gl', float('nan')):.3f}) |",
             "| few-shot g/L = 20, dynamics frozen: nMSE by #trajectories | "
             + ", ".join(f"{k}: {x:.3f}" for k, x in v["few_shot_gl20"].items())
             + " |",
@@ -333,6 +388,13 @@ def main(argv: list[str] | None = None) -> int:
         help="period range of the time encoding (LaDID: 8, whose fastest periods fall below the "
         "sampling grid's Nyquist limit and spoil off-grid queries)",
     )
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=None,
+        help="instance clock: F(psi, phi(s(psi) dt)) with s in (1/r, r) linear-in-psi log-rate "
+        "(QueryDynamics time_scale; default off, the reference)",
+    )
     p.add_argument("--embedding-weight", type=float, default=1.0)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument(
@@ -346,6 +408,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--few-shot-steps", type=int, default=100)
     p.add_argument(
         "--video-windows", type=int, default=1, help="shooting windows per video sequence"
+    )
+    p.add_argument(
+        "--video-code-dim", type=int, default=16, help="instance code size of the video task"
+    )
+    p.add_argument(
+        "--compare-jobs",
+        type=int,
+        default=1,
+        help="compared models trained at a time, each in its own single-thread process",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="JSON file for the figures")

@@ -62,7 +62,7 @@ class SinusoidalTimeEncoding(nn.Module):
         """Raises ``ValueError`` for offsets outside ``[0, max_period)`` (where phi aliases)."""
         if dt.numel() == 0:
             return
-        lo, hi = float(dt.min()), float(dt.max())
+        lo, hi = float(dt.detach().min()), float(dt.detach().max())
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise ValueError("query time offsets must be finite, got NaN or inf")
         if lo < -1e-6 * self.max_period:
@@ -104,6 +104,12 @@ class QueryDynamics(DynamicsModel):
         hidden: widths of F's hidden layers (LaDID: 256, 256).
         dropout: dropout after each hidden layer (LaDID: 0.5).
         activation: activation module class.
+        time_scale: None (LaDID) or r > 1: each instance runs on its own clock, ``F(psi,
+            phi(s(psi) dt))`` with ``s(psi) = r ** tanh(w . psi + b)`` in ``(1/r, r)``, a learned
+            *linear* read-out of the code. Constants that set an instance's natural time scale
+            (a pendulum's sqrt(g/L)) then have a linear route into the code, ``log s`` (a
+            pyrodyn extension, not in the paper). The encoding is built with periods ``r``
+            times longer so that no admissible query ``dt < max_period`` wraps around.
     """
 
     def __init__(
@@ -116,14 +122,27 @@ class QueryDynamics(DynamicsModel):
         hidden: Sequence[int] = (256, 256),
         dropout: float = 0.5,
         activation: type[nn.Module] = nn.ReLU,
+        time_scale: float | None = None,
     ) -> None:
         super().__init__(latent_dim)
         if int(code_dim) < 1:
             raise ValueError(f"code_dim must be >= 1, got {code_dim}")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        if time_scale is not None and not float(time_scale) > 1.0:
+            raise ValueError(f"time_scale must be None or a ratio r > 1, got {time_scale!r}")
         self.code_dim = int(code_dim)
-        self.encoding = SinusoidalTimeEncoding(max_period, num_frequencies, octaves)
+        self.time_scale = None if time_scale is None else float(time_scale)
+        r = 1.0 if self.time_scale is None else self.time_scale
+        # the guard on raw offsets: dt < max_period, hence s * dt < r * max_period
+        self.query_guard = SinusoidalTimeEncoding(max_period, 1, 0.0)
+        self.encoding = SinusoidalTimeEncoding(max_period * r, num_frequencies, octaves)
+        self.log_rate = None
+        if self.time_scale is not None:
+            self.log_rate = nn.Linear(self.code_dim, 1)
+            # start on the common clock (s = 1)
+            nn.init.zeros_(self.log_rate.weight)
+            nn.init.zeros_(self.log_rate.bias)
         layers: list[nn.Module] = []
         width = self.code_dim + self.encoding.output_dim
         for h in hidden:
@@ -136,8 +155,14 @@ class QueryDynamics(DynamicsModel):
 
     @property
     def max_period(self) -> float:
-        """Largest period of the time encoding: queries must lie in ``[0, max_period)``."""
-        return self.encoding.max_period
+        """Queries must lie in ``[0, max_period)`` (the time encoding's period, over r)."""
+        return self.query_guard.max_period
+
+    def rate(self, code: Tensor) -> Tensor:
+        """The instance clock rate ``s(psi)`` ``(..., 1)`` (ones without ``time_scale``)."""
+        if self.log_rate is None:
+            return torch.ones_like(code[..., :1])
+        return torch.pow(self.time_scale, torch.tanh(self.log_rate(code)))
 
     def step(self, z: Tensor, u: Tensor | None = None) -> Tensor:
         """Not defined: a query-time model has no transition map."""
@@ -189,7 +214,11 @@ class QueryDynamics(DynamicsModel):
                 "expected (Q,) or (..., Q) with the codes' leading shape"
             ) from None
         q = t.shape[-1]
-        phi = self.encoding(t.expand(*shape, q))
+        t = t.expand(*shape, q)
+        self.query_guard.check(t)
+        if self.log_rate is not None:
+            t = t * self.rate(init).expand(*shape, 1)
+        phi = self.encoding(t)
         code = init.expand(*shape, self.code_dim).unsqueeze(-2).expand(*shape, q, self.code_dim)
         return self.net(torch.cat([code, phi], -1))
 

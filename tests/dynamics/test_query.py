@@ -105,3 +105,27 @@ def test_gradients_reach_code_and_weights():
     f.path(psi, torch.tensor([0.0, 1.0])).square().sum().backward()
     assert psi.grad is not None and torch.isfinite(psi.grad).all()
     assert all(p.grad is not None for p in f.parameters())
+
+
+def test_instance_time_scale_warps_the_clock_and_keeps_the_guard():
+    torch.manual_seed(0)
+    f = QueryDynamics(3, 4, max_period=6.0, hidden=(8,), dropout=0.0, time_scale=2.0)
+    assert f.max_period == 6.0 and f.encoding.max_period == 12.0
+    code = torch.randn(5, 3)
+    torch.testing.assert_close(f.rate(code), torch.ones(5, 1))  # starts on the common clock
+    torch.nn.init.normal_(f.log_rate.weight, std=0.5)
+    s = f.rate(code).detach()
+    assert bool(((s > 0.5) & (s < 2.0)).all()) and float(s.std()) > 0
+    # linear read-out: log s = log(r) * tanh(w . psi + b)
+    torch.testing.assert_close(s.log(), math.log(2.0) * torch.tanh(f.log_rate(code)))
+    t = torch.tensor([0.0, 1.0, 5.9])
+    z = f.path(code, t)
+    phi = f.encoding(t * s)  # (5, 3, 2F): each instance on its own clock
+    want = f.net(torch.cat([code[:, None].expand(5, 3, 3), phi], -1))
+    torch.testing.assert_close(z, want)
+    z.sum().backward()
+    assert f.log_rate.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="largest period 6"):
+        f.path(code, torch.tensor([6.0]))
+    with pytest.raises(ValueError, match="time_scale must be None or a ratio r > 1"):
+        QueryDynamics(3, 4, max_period=6.0, time_scale=1.0)
