@@ -237,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pyrodyn", description="Multimodal generative models of dynamical systems."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch intra-op threads (default: torch's choice; 1 is fastest for small models "
+        "on a few shared cores)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (help_text, add, run) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -261,6 +267,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            import torch
+
+            torch.set_num_threads(args.threads)
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print(f"pyrodyn {args.command}: interrupted", file=sys.stderr)

@@ -53,7 +53,9 @@ def demo_config(train_path: str, *, seed: int = 0, max_time: float | None = None
             "sample_latent": False,
         },
         "fit": {
-            "steps": 3000,
+            # the time budget drives the cosine decay; the step budget is an upper bound
+            "steps": 6000,
+            "schedule_clock": "time",
             "optimizer": "radam",
             "lr": 3e-3,
             "batch_size": 32,
@@ -61,6 +63,15 @@ def demo_config(train_path: str, *, seed: int = 0, max_time: float | None = None
             "valid_every": 100000,
             "checkpoint_every": 100000,
             "max_time": DEFAULT_MAX_TIME if max_time is None else max_time,
+            # keep the weights whose free run best matches the training recording
+            "select": {
+                "every": 250,
+                "start": 750,
+                "steps": 10000,
+                "burn_in": 500,
+                "trials": 4,
+                "options": {"d_stsp": {"n_bins": 10, "bin_range": "legacy"}, "d_h": {"sigma": 2.0}},
+            },
         },
         "evaluate": {
             "steps": 20000,

@@ -170,8 +170,8 @@ def build_selection(
 
     ``fit.select`` keys: ``every``, ``start`` (steps), ``modality`` (default: the first
     Gaussian-likelihood modality), and :class:`~pyrodyn.infer.selection.FreeRunScore`'s
-    ``steps``, ``burn_in``, ``weights``, ``options``. The score is computed on the training data
-    only; scores go to ``selection.csv`` in the run directory.
+    ``steps``, ``burn_in``, ``trials``, ``weights``, ``options``. The score is computed on the
+    training data only; scores go to ``selection.csv`` in the run directory.
     """
     spec = cfg["fit"].get("select")
     if not spec:
@@ -179,7 +179,7 @@ def build_selection(
     if not isinstance(spec, Mapping):
         raise ConfigError(f"fit.select must be a mapping or null, got {spec!r}")
     spec = dict(spec)
-    allowed = {"every", "start", "modality", "steps", "burn_in", "weights", "options"}
+    allowed = {"every", "start", "modality", "steps", "burn_in", "trials", "weights", "options"}
     unknown = sorted(set(spec) - allowed)
     if unknown:
         raise ConfigError(f"unknown keys {unknown} in fit.select; allowed: {sorted(allowed)}")

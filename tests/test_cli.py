@@ -151,6 +151,17 @@ def test_missing_config_file_and_run_dir(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_threads_option(tmp_path, capsys):
+    before = torch.get_num_threads()
+    try:
+        assert main(["--threads", "0", "fit", str(tmp_path / "none.yaml")]) == 1
+        assert "--threads must be >= 1, got 0" in capsys.readouterr().err
+        assert main(["--threads", "1", "fit", str(tmp_path / "none.yaml")]) == 1
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_debug_env_shows_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv("PYRODYN_DEBUG", "1")
     with pytest.raises(FileNotFoundError):

@@ -107,7 +107,7 @@ def test_fit_select_keeps_best_free_run(tmp_path):
         },
         "model": {
             "type": "MTF",
-            "dynamics": {"type": "PLRNN", "latent_dim": 2},
+            "dynamics": {"type": "ClippedShallowPLRNN", "latent_dim": 2, "hidden_dim": 8},
             "tau": 5,
             "encoder": {"type": "TemporalConvEncoder", "input_dim": 2, "latent_dim": 2},
         },

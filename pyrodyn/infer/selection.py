@@ -102,6 +102,9 @@ class KeepBest(Callback):
         """Scores the final weights if needed, then loads the best ones into the model."""
         if state.step >= self.start and (not self.scores or self.scores[-1][0] != state.step):
             self._evaluate(state)
+        if not self.scores:
+            logger.info("KeepBest: no step reached start=%d; keeping the final weights", self.start)
+            return
         if self._best_state is None:
             logger.warning("KeepBest: no finite score; keeping the final weights")
             return
@@ -136,11 +139,16 @@ def _reference(data: MultimodalDataset, modality: str, max_steps: int | None) ->
 class FreeRunScore:
     """Weighted sum of D_stsp and D_H between a free run of the model and a recording.
 
-    The model generates ``burn_in + steps`` steps from the encoder state of the first
-    ``window`` steps of the recording (:meth:`GenerativeModel.generate`; its random draws are
-    isolated from the training streams), the burn-in is dropped, and ``modality``'s prediction is
-    compared with that modality's observed rows (Brenner et al., ICML 2024, section 2.1-2.2 of
-    specs/mtf.md). A non-finite or diverged run scores ``inf``.
+    The model generates ``trials`` runs of ``burn_in + steps`` steps, each from the encoder state
+    of a ``window``-step window of the recording (windows spread evenly over the first trial;
+    :meth:`GenerativeModel.generate`, its random draws isolated from the training streams), the
+    burn-in is dropped, and ``modality``'s prediction is compared with that modality's observed
+    rows (Brenner et al., ICML 2024, section 2.1-2.2 of specs/mtf.md): D_stsp on all runs pooled,
+    D_H averaged over runs. A non-finite or diverged run scores ``inf``.
+
+    Several short runs from spread-out states are batched (about the cost of one run) and catch
+    what one run misses: a long chaotic transient that ends on a fixed point, or a coexisting
+    attractor, shows up in some of them.
 
     Args:
         data: the training recording (in the model's units, i.e. standardised as trained).
@@ -152,6 +160,7 @@ class FreeRunScore:
         options: metric -> keyword options of :func:`pyrodyn.metrics.state_space.d_stsp` /
             :func:`pyrodyn.metrics.power_spectrum.d_h`.
         seed: seed of the generation's random draws.
+        trials: number of runs, batched.
     """
 
     METRICS = ("d_stsp", "d_h")
@@ -167,10 +176,12 @@ class FreeRunScore:
         weights: Mapping[str, float] | None = None,
         options: Mapping[str, Mapping[str, Any]] | None = None,
         seed: int = 0,
+        trials: int = 1,
     ) -> None:
-        if int(steps) < 2 or int(burn_in) < 0 or int(window) < 1:
+        if int(steps) < 2 or int(burn_in) < 0 or int(window) < 1 or int(trials) < 1:
             raise ValueError(
-                f"need steps >= 2, burn_in >= 0, window >= 1; got {steps}, {burn_in}, {window}"
+                f"need steps >= 2, burn_in >= 0, window >= 1, trials >= 1; got {steps}, "
+                f"{burn_in}, {window}, {trials}"
             )
         weights = dict({"d_stsp": 1.0, "d_h": 1.0} if weights is None else weights)
         unknown = sorted(set(weights) - set(self.METRICS))
@@ -188,8 +199,10 @@ class FreeRunScore:
         self.modality = modality
         self.steps, self.burn_in, self.seed = int(steps), int(burn_in), int(seed)
         self.weights, self.options = weights, options
+        self.trials = int(trials)
         w = int(min(window, int(data.lengths[0])))
-        self.init = data.batch([0], start=torch.zeros(1, dtype=torch.long), window=w)
+        starts = torch.linspace(0, int(data.lengths[0]) - w, self.trials).long()
+        self.init = data.batch([0] * self.trials, start=starts, window=w)
 
     def metrics(self, model: Any) -> dict[str, float]:
         """The unweighted metrics of one free run."""
@@ -199,14 +212,22 @@ class FreeRunScore:
         device = next(model.parameters()).device
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(self.seed)
-            gen = model.generate(self.steps, init=self.init.to(device), burn_in=self.burn_in)
-        x = gen[self.modality][0].detach().double().cpu().numpy()
-        if x.ndim != 2 or not np.all(np.isfinite(x)):
+            gen = model.generate(
+                self.steps,
+                init=self.init.to(device),
+                num_trials=self.trials,
+                burn_in=self.burn_in,
+            )
+        x = gen[self.modality].detach().double().cpu().numpy()  # (trials, steps, N)
+        if x.ndim != 3 or not np.all(np.isfinite(x)):
             return {k: math.inf for k in self.weights}
-        fns = {"d_stsp": d_stsp, "d_h": d_h}
         out = {}
         for k in self.weights:
-            value = float(fns[k](self.reference, x, **self.options.get(k, {})))
+            opts = self.options.get(k, {})
+            if k == "d_stsp":
+                value = d_stsp(self.reference, x.reshape(-1, x.shape[-1]), **opts)
+            else:
+                value = float(np.mean([d_h(self.reference, xi, **opts) for xi in x]))
             out[k] = value if math.isfinite(value) else math.inf
         return out
 

@@ -17,7 +17,7 @@ from pyrodyn.metrics.state_space import d_stsp
 
 
 def _weight(model) -> torch.Tensor:
-    return model.decoder.state_dict()["linear.weight"].clone()
+    return model.decoder.state_dict()["heads.loc.weight"].clone()
 
 
 def test_keep_best_restores_and_checkpoints_the_best_weights(toy_model, toy_data, tmp_path):
@@ -38,7 +38,7 @@ def test_keep_best_restores_and_checkpoints_the_best_weights(toy_model, toy_data
     assert not torch.equal(kept[4], kept[9])  # training moved the weights after step 4
     assert torch.equal(_weight(res.model), kept[4])
     saved = load_checkpoint(tmp_path / "checkpoint.pt")["state_dict"]
-    assert torch.equal(saved["decoder.linear.weight"], kept[4])
+    assert torch.equal(saved["decoder.heads.loc.weight"], kept[4])
     rows = np.genfromtxt(tmp_path / SELECTION_FILE, delimiter=",", names=True)
     assert rows["step"].tolist() == [2, 4, 6, 8, 9]
     assert np.isnan(rows["score"][3]) and rows["score"][1] == 1.0
@@ -86,10 +86,14 @@ class _Replay(nn.Module):
         self.traj = torch.as_tensor(traj)
         self.calls: list[dict] = []
 
-    def generate(self, num_steps, *, init=None, burn_in=0, **_):
-        self.calls.append({"num_steps": num_steps, "burn_in": burn_in, "init": init})
+    def generate(self, num_steps, *, init=None, burn_in=0, num_trials=1, **_):
+        self.calls.append(
+            {"num_steps": num_steps, "burn_in": burn_in, "init": init, "trials": num_trials}
+        )
         torch.randn(5)  # must not disturb the caller's random stream
-        return {"x": self.traj[None, burn_in : burn_in + num_steps]}
+        # trial i replays the trajectory shifted by i steps
+        rows = [self.traj[i + burn_in : i + burn_in + num_steps] for i in range(num_trials)]
+        return {"x": torch.stack(rows)}
 
 
 def test_free_run_score_matches_metrics_and_isolates_rng():
@@ -116,6 +120,22 @@ def test_free_run_score_matches_metrics_and_isolates_rng():
     assert only_h(model) == pytest.approx(2 * d_h(ref, gen[1000:3000]))
 
 
+def test_free_run_score_pools_several_runs():
+    ref = _lorenz_like(4000)
+    data = MultimodalDataset({"x": ref})
+    gen = np.roll(ref, 11, axis=0) * 0.9
+    model = _Replay(gen)
+    score = FreeRunScore(data, "x", steps=1500, burn_in=100, window=40, trials=3)
+    metrics = score.metrics(model)
+    runs = [gen[i + 100 : i + 1600] for i in range(3)]
+    assert metrics["d_stsp"] == pytest.approx(d_stsp(ref, np.concatenate(runs)))
+    assert metrics["d_h"] == pytest.approx(np.mean([d_h(ref, r) for r in runs]))
+    init = model.calls[0]["init"]
+    assert model.calls[0]["trials"] == 3 and init.num_sequences == 3
+    # windows spread evenly over the recording: starts 0, (4000 - 40) / 2, 4000 - 40
+    assert torch.equal(init.obs["x"][2], torch.as_tensor(ref[3960:4000], dtype=torch.float32))
+
+
 def test_free_run_score_diverged_run_is_inf():
     ref = _lorenz_like()
     bad = ref.copy()
@@ -132,6 +152,7 @@ def test_free_run_score_diverged_run_is_inf():
         ({"weights": {"d_h": -1.0}}, "weights must be finite and >= 0"),
         ({"options": {"lyap": {}}}, "options must name metrics"),
         ({"steps": 1}, "need steps >= 2"),
+        ({"trials": 0}, "trials >= 1"),
     ],
 )
 def test_free_run_score_bad_arguments(kwargs, match):
