@@ -129,6 +129,11 @@ def train(model, data, budget: float, args: argparse.Namespace, schedules=None) 
         schedules=schedules,
         seed=args.seed,
         progress=False,
+        # cosine decay over the time budget (the curricula keep their own wall clock)
+        lr_schedule=None
+        if args.lr_decay is None
+        else {"type": "cosine", "min_factor": args.lr_decay},
+        schedule_clock="steps" if args.lr_decay is None else "time",
     )
     model.eval()
     last = res.history[-1] if res.history else {}
@@ -397,6 +402,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--embedding-weight", type=float, default=1.0)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument(
+        "--lr-decay",
+        type=float,
+        help="cosine learning-rate decay to this fraction of --lr over the time budget "
+        "(default: constant learning rate, the reference)",
+    )
     p.add_argument(
         "--video-fixed-scale",
         action="store_true",
