@@ -41,4 +41,4 @@ def test_polydigits_config_fit_and_encode(tmp_path):
     assert main(["encode", str(run), "--data", data, "--out", str(tmp_path / "enc.npz")]) == 0
     enc = np.load(tmp_path / "enc.npz")
     assert set(enc.files) == {"latent", "latent_m0", "latent_m1", "latent_m2"}
-    assert enc["latent_m1"].shape == (359, 16)
+    assert enc["latent_m1"].shape == (359, 32)
