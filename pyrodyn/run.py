@@ -185,10 +185,12 @@ def build_selection(
         raise ConfigError(f"unknown keys {unknown} in fit.select; allowed: {sorted(allowed)}")
     modality = spec.pop("modality", None)
     if modality is None:
+        from pyrodyn.likelihoods.gaussian import Gaussian
+
         gaussian = [
             m
             for m, ms in cfg["data"]["modalities"].items()
-            if ms["likelihood"]["type"].rsplit(":", 1)[-1].rsplit(".", 1)[-1] == "Gaussian"
+            if issubclass(factory.resolve(ms["likelihood"]["type"], "Likelihood"), Gaussian)
         ]
         if not gaussian:
             raise ConfigError("fit.select needs a modality (no Gaussian modality to default to)")

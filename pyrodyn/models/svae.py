@@ -15,7 +15,7 @@ KL term of the vectorised trajectory site ``prior.z`` (B, T, D), scaled by the K
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import pyro
 import pyro.poutine as poutine
@@ -72,35 +72,27 @@ class SVAE(GenerativeModel):
         if prior is not None:
             if dynamics is not None:
                 raise ValueError("give either `prior` or `dynamics`, not both")
-            if not isinstance(prior, LatentPrior):
-                raise TypeError(f"prior must be a LatentPrior, got {type(prior).__name__}")
-            if prior.latent_dim != self.latent_dim:
-                raise ValueError(
-                    f"prior.latent_dim is {prior.latent_dim} but latent_dim is {self.latent_dim}"
-                )
-            self.prior = prior
+            self.prior = self._checked("prior", prior, LatentPrior)
         else:
             if dynamics is None:
                 dynamics = LinearDynamics(self.latent_dim)
-            if not isinstance(dynamics, DynamicsModel):
-                raise TypeError(f"dynamics must be a DynamicsModel, got {type(dynamics).__name__}")
-            if dynamics.latent_dim != self.latent_dim:
-                raise ValueError(
-                    f"dynamics.latent_dim is {dynamics.latent_dim} but latent_dim is "
-                    f"{self.latent_dim}"
-                )
+            dynamics = self._checked("dynamics", dynamics, DynamicsModel)
             self.prior = DynamicalPrior(dynamics, init_scale=init_scale, noise_scale=noise_scale)
         input_dim = sum(self.likelihoods[m].num_features for m in self.modalities)
         if encoder is None:
             encoder = TemporalConvEncoder(input_dim, self.latent_dim)
-        if not isinstance(encoder, Encoder):
-            raise TypeError(f"encoder must be an Encoder, got {type(encoder).__name__}")
-        if encoder.latent_dim != self.latent_dim:
-            raise ValueError(
-                f"encoder.latent_dim is {encoder.latent_dim} but latent_dim is {self.latent_dim}"
-            )
-        self.encoder = encoder
+        self.encoder = self._checked("encoder", encoder, Encoder, "an")
         self.decoders = nn.ModuleDict(self._make_decoders(decoder, decoder_hidden))
+
+    def _checked(self, name: str, part: Any, base: type, article: str = "a") -> Any:
+        """``part`` if it is a ``base`` whose ``latent_dim`` matches the model's (else raises)."""
+        if not isinstance(part, base):
+            raise TypeError(f"{name} must be {article} {base.__name__}, got {type(part).__name__}")
+        if part.latent_dim != self.latent_dim:
+            raise ValueError(
+                f"{name}.latent_dim is {part.latent_dim} but latent_dim is {self.latent_dim}"
+            )
+        return part
 
     def _make_decoders(
         self, decoder: str | Mapping[str, Decoder], hidden: Sequence[int]
