@@ -97,12 +97,22 @@ def build_ladid(
 ) -> LaDID:
     k = args.code_dim if code_dim is None else code_dim
     liks = {m: Gaussian(s, scale=0.1, learn_scale=learn_scale) for m, s in shapes.items()}
+    k_s = args.split_state
     encs = {
         m: ContinuousTimeTransformer(
-            s, k, model_dim=args.model_dim, num_layers=args.layers, window=args.window
+            s, k - k_s, model_dim=args.model_dim, num_layers=args.layers, window=args.window
         )
         for m, s in shapes.items()
     }
+    if k_s:
+        # the initial-state part of a split code, from the first --state-frames frames
+        kw["state_encoders"] = {
+            m: ContinuousTimeTransformer(s, k_s, model_dim=32, num_layers=1, window=args.window)
+            for m, s in shapes.items()
+        }
+        kw["state_frames"] = args.state_frames
+        kw["constants_crop"] = args.constants_crop
+        kw["embedding_weight"] = 0.0
     if dynamics is None:
         dynamics = QueryDynamics(
             k,
@@ -112,6 +122,7 @@ def build_ladid(
             dropout=args.dropout,
             octaves=args.octaves,
             time_scale=args.time_scale,
+            rate_features=(k - k_s) if (k_s and args.time_scale) else None,
         )
     return LaDID(liks, encs, dynamics, context=CONTEXT, **kw)
 
@@ -190,7 +201,7 @@ def ladid_vector(args: argparse.Namespace, out: dict) -> None:
 
 def log_probes(model, train, test) -> dict[str, float]:
     """Linear probes psi -> log g/L, and from the instance clock rate log s(psi) alone."""
-    from pyrodyn.metrics.forecast import linear_probe_r2
+    from pyrodyn.metrics.forecast import knn_probe_r2, linear_probe_r2
 
     def codes(ds):
         with torch.no_grad():
@@ -199,6 +210,13 @@ def log_probes(model, train, test) -> dict[str, float]:
     ctr, cte = codes(train), codes(test)
     ytr, yte = train.extras["true_gl"].log().numpy(), test.extras["true_gl"].log().numpy()
     out = {"log.true_gl": linear_probe_r2(ctr.numpy(), ytr, cte.numpy(), yte)}
+    if getattr(model, "state_dim", 0):
+        # the constants part of a split code alone
+        k = model.constants_dim
+        for t in ("true_gl", "true_damping"):
+            xy = (ctr[:, :k].numpy(), train.extras[t].numpy(), cte[:, :k].numpy())
+            out[f"constants.{t}"] = linear_probe_r2(*xy, test.extras[t].numpy())
+            out[f"constants.knn.{t}"] = knn_probe_r2(*xy, test.extras[t].numpy())
     dyn = model.dynamics
     if isinstance(dyn, QueryDynamics) and dyn.time_scale is not None:
         with torch.no_grad():
@@ -349,6 +367,17 @@ def report(out: dict) -> str:
             f"{v['probe_r2']['log.true_gl']:.3f} "
             f"({v['probe_r2'].get('rate.true_gl', float('nan')):.3f}, "
             f"{v['probe_r2'].get('rate.log.true_gl', float('nan')):.3f}) |",
+            *(
+                [
+                    "| split code: linear probe R2 constants part -> g/L, damping | "
+                    f"{v['probe_r2']['constants.true_gl']:.3f}, "
+                    f"{v['probe_r2']['constants.true_damping']:.3f} (k-NN "
+                    f"{v['probe_r2'].get('constants.knn.true_gl', float('nan')):.3f}, "
+                    f"{v['probe_r2'].get('constants.knn.true_damping', float('nan')):.3f}) |"
+                ]
+                if "constants.true_gl" in v["probe_r2"]
+                else []
+            ),
             "| few-shot g/L = 20, dynamics frozen: nMSE by #trajectories | "
             + ", ".join(f"{k}: {x:.3f}" for k, x in v["few_shot_gl20"].items())
             + " |",
@@ -401,6 +430,20 @@ def main(argv: list[str] | None = None) -> int:
         "(QueryDynamics time_scale; default off, the reference)",
     )
     p.add_argument("--embedding-weight", type=float, default=1.0)
+    p.add_argument(
+        "--split-state",
+        type=int,
+        default=0,
+        help="K_s > 0 splits the code into constants (K - K_s, from the whole context) and an "
+        "initial state (K_s, from the first --state-frames frames); turns reg.embedding off",
+    )
+    p.add_argument("--state-frames", type=int, default=2)
+    p.add_argument(
+        "--constants-crop",
+        action="store_true",
+        help="with --split-state: train the constants encoder on a random context-length "
+        "stretch of each window (LaDID constants_crop)",
+    )
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument(
         "--lr-decay",

@@ -110,6 +110,9 @@ class QueryDynamics(DynamicsModel):
             (a pendulum's sqrt(g/L)) then have a linear route into the code, ``log s`` (a
             pyrodyn extension, not in the paper). The encoding is built with periods ``r``
             times longer so that no admissible query ``dt < max_period`` wraps around.
+        rate_features: with ``time_scale``, the clock reads only ``psi[..., :rate_features]``
+            (e.g. the constants part of a split LaDID code, so that the initial state cannot
+            set the clock); None reads all of psi.
     """
 
     def __init__(
@@ -123,6 +126,7 @@ class QueryDynamics(DynamicsModel):
         dropout: float = 0.5,
         activation: type[nn.Module] = nn.ReLU,
         time_scale: float | None = None,
+        rate_features: int | None = None,
     ) -> None:
         super().__init__(latent_dim)
         if int(code_dim) < 1:
@@ -131,7 +135,14 @@ class QueryDynamics(DynamicsModel):
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         if time_scale is not None and not float(time_scale) > 1.0:
             raise ValueError(f"time_scale must be None or a ratio r > 1, got {time_scale!r}")
+        if rate_features is not None and time_scale is None:
+            raise ValueError("rate_features needs time_scale (it selects what the clock reads)")
+        if rate_features is not None and not 1 <= int(rate_features) <= int(code_dim):
+            raise ValueError(
+                f"rate_features must lie in [1, code_dim = {code_dim}], got {rate_features}"
+            )
         self.code_dim = int(code_dim)
+        self.rate_features = self.code_dim if rate_features is None else int(rate_features)
         self.time_scale = None if time_scale is None else float(time_scale)
         r = 1.0 if self.time_scale is None else self.time_scale
         # the guard on raw offsets: dt < max_period, hence s * dt < r * max_period
@@ -139,7 +150,7 @@ class QueryDynamics(DynamicsModel):
         self.encoding = SinusoidalTimeEncoding(max_period * r, num_frequencies, octaves)
         self.log_rate = None
         if self.time_scale is not None:
-            self.log_rate = nn.Linear(self.code_dim, 1)
+            self.log_rate = nn.Linear(self.rate_features, 1)
             # start on the common clock (s = 1)
             nn.init.zeros_(self.log_rate.weight)
             nn.init.zeros_(self.log_rate.bias)
@@ -162,7 +173,9 @@ class QueryDynamics(DynamicsModel):
         """The instance clock rate ``s(psi)`` ``(..., 1)`` (ones without ``time_scale``)."""
         if self.log_rate is None:
             return torch.ones_like(code[..., :1])
-        return torch.pow(self.time_scale, torch.tanh(self.log_rate(code)))
+        return torch.pow(
+            self.time_scale, torch.tanh(self.log_rate(code[..., : self.rate_features]))
+        )
 
     def step(self, z: Tensor, u: Tensor | None = None) -> Tensor:
         """Not defined: a query-time model has no transition map."""

@@ -152,6 +152,23 @@ class LaDID(GenerativeModel):
             ``embedding_weight``, times ``reference_num_train / batch size``.
         reference_obs_scale: sigma_y of ``reference_compat`` (reference: 1e-3).
         reference_num_train: N_train of ``reference_compat`` (None: no rescaling).
+        state_encoders: optional modality -> transformer over only the first ``state_frames``
+            frames, splitting the code into ``psi = [constants ; state]`` (see
+            :attr:`constants_dim`). The ``encoders`` then give the constants part (size
+            ``K - K_s``) from the whole context, these give the initial-state part (size K_s).
+            Because the state part already explains the window's initial condition, encoding
+            it again in the constants part earns no likelihood and costs KL, so the constants
+            part is pushed to carry only what a few frames cannot show: the instance's
+            constants (LaDID's realisation-specific split into initial condition and
+            constants, made explicit; a pyrodyn extension). Every encoded modality needs one.
+        state_frames: frames the state encoders see, ``1 <= state_frames <= context`` (2
+            gives a velocity from positions).
+        constants_crop: with ``state_encoders``, :meth:`loss` feeds the constants encoders
+            ``context`` frames starting at a random step of each window instead of the context
+            (the guide then depends on a random crop; averaged over crops it is still a
+            proper ELBO). The dynamics cannot tell where the crop lay, so the state of the
+            crop is useless to it and only time-invariant properties are worth encoding
+            there. Forecasts always read the context.
     """
 
     is_dynamical = True
@@ -176,6 +193,9 @@ class LaDID(GenerativeModel):
         reference_compat: bool = False,
         reference_obs_scale: float = 1e-3,
         reference_num_train: int | None = None,
+        state_encoders: Mapping[str, ContinuousTimeTransformer] | None = None,
+        state_frames: int = 2,
+        constants_crop: bool = False,
     ) -> None:
         super().__init__(likelihoods)
         if not isinstance(dynamics, DynamicsModel):
@@ -189,11 +209,23 @@ class LaDID(GenerativeModel):
         self.query_time = isinstance(dynamics, QueryDynamics)
         self.code_dim = dynamics.code_dim if self.query_time else dynamics.latent_dim
         self.latent_dim = dynamics.latent_dim
+        self.state_dim = self._check_state_encoders(encoders, state_encoders, state_frames, context)
+        #: Size of the constants part ``psi[..., :constants_dim]`` (all of psi without a split).
+        self.constants_dim = self.code_dim - self.state_dim
+        self.state_frames = int(state_frames)
+        if constants_crop and not self.state_dim:
+            raise ValueError(
+                "constants_crop needs state_encoders: without a state part nothing would tell "
+                "the dynamics the window's initial condition"
+            )
+        self.constants_crop = bool(constants_crop)
+        self.state_encoders = None if not state_encoders else nn.ModuleDict(dict(state_encoders))
         for m, enc in encoders.items():
-            if enc.latent_dim != self.code_dim:
+            if enc.latent_dim != self.constants_dim:
+                what = "the constants part of the" if self.state_dim else "the dynamics'"
                 raise ValueError(
-                    f"encoder of {m!r} gives size {enc.latent_dim}, but the dynamics takes a "
-                    f"code of size {self.code_dim}"
+                    f"encoder of {m!r} gives size {enc.latent_dim}, but {what} code has size "
+                    f"{self.constants_dim}"
                 )
         if not self.query_time and (time_step is None or not time_step > 0):
             raise ValueError(
@@ -236,6 +268,12 @@ class LaDID(GenerativeModel):
         self.reference_compat = bool(reference_compat)
         self.reference_obs_scale = float(reference_obs_scale)
         self.reference_num_train = reference_num_train
+        if self.embedding_weight > 0 and self.state_dim:
+            raise ValueError(
+                "reg.embedding scores latents under the per-frame tokens of the constants "
+                "encoders, which do not describe a split code; use embedding_weight=0 with "
+                "state_encoders"
+            )
         if self.embedding_weight > 0 and self.code_dim != self.latent_dim:
             raise ValueError(
                 f"reg.embedding compares latents (size {self.latent_dim}) with token Gaussians "
@@ -249,6 +287,64 @@ class LaDID(GenerativeModel):
         )
 
     # ------------------------------------------------------------------ helpers
+    def _check_state_encoders(
+        self,
+        encoders: Mapping[str, ContinuousTimeTransformer],
+        state_encoders: Mapping[str, ContinuousTimeTransformer] | None,
+        state_frames: int,
+        context: int,
+    ) -> int:
+        """Validates the split-code arguments; returns K_s (0 without a split)."""
+        if not state_encoders:
+            return 0
+        if set(state_encoders) != set(encoders):
+            raise ValueError(
+                f"state_encoders must cover exactly the encoded modalities {sorted(encoders)}, "
+                f"got {sorted(state_encoders)}"
+            )
+        sizes = {m: e.latent_dim for m, e in state_encoders.items()}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"state encoders must give one state size, got {sizes}")
+        k_s = next(iter(sizes.values()))
+        if k_s >= self.code_dim:
+            raise ValueError(
+                f"the state part (size {k_s}) must be smaller than the code (size "
+                f"{self.code_dim}) to leave room for the constants"
+            )
+        if not 1 <= int(state_frames) <= int(context):
+            raise ValueError(
+                f"state_frames must lie in [1, context = {context}], got {state_frames}"
+            )
+        return k_s
+
+    def _with_state(
+        self, m: str, post: dist.Normal, x: Tensor, mask: Tensor, times: Tensor, ok: Tensor
+    ) -> dist.Normal:
+        """Appends the state part of modality ``m``'s code posterior (split codes only).
+
+        ``x``, ``mask``, ``times`` and ``ok`` cover at least the first ``state_frames`` steps;
+        rows without an observed state frame get the prior N(0, I) for the state part.
+        """
+        if self.state_encoders is None:
+            return post
+        n = self.state_frames
+        q = self.state_encoders[m](x[:, :n], mask[:, :n], times[:, :n])
+        ok = ok[:, :n]
+        seen = ok.any(1, keepdim=True)
+        s = aggregate_tokens(q, ok | ~seen)
+        loc = torch.where(seen, s.loc, torch.zeros_like(s.loc))
+        scale = torch.where(seen, s.scale, torch.ones_like(s.scale))
+        return dist.Normal(torch.cat([post.loc, loc], -1), torch.cat([post.scale, scale], -1))
+
+    def code_parts(self, code: Tensor) -> dict[str, Tensor]:
+        """Splits codes ``(..., K)`` into ``{"constants": (..., K - K_s), "state": (..., K_s)}``."""
+        if code.shape[-1] != self.code_dim:
+            raise ValueError(f"expected codes (..., {self.code_dim}), got {tuple(code.shape)}")
+        return {
+            "constants": code[..., : self.constants_dim],
+            "state": code[..., self.constants_dim :],
+        }
+
     def _site(self, key: str) -> str:
         return "psi" if key == SHARED else f"psi_{key}"
 
@@ -292,25 +388,37 @@ class LaDID(GenerativeModel):
         return self.dynamics.path(code, k[0].long())
 
     def _encode(
-        self, batch: MultimodalBatch, *, full: bool
+        self, batch: MultimodalBatch, *, full: bool, constants_start: Tensor | None = None
     ) -> tuple[dict[str, dist.Normal], dict[str, dist.Normal], dict[str, Tensor]]:
-        """Per-modality token Gaussians ``(B, L, K)``, code posteriors ``(B, K)``, presence."""
+        """Per-modality token Gaussians ``(B, L, K)``, code posteriors ``(B, K)``, presence.
+
+        ``constants_start`` ``(B,)``: the constants encoders read the ``context`` frames from
+        there instead of the context (:attr:`constants_crop` training).
+        """
         c = self.context
         valid = batch.valid_steps()
         tokens, posts, present = {}, {}, {}
         for m, enc in self.encoders.items():
             x, mask = batch.obs[m], batch.mask[m]
             step_ok = batch.step_mask(m) & valid
-            if full:
-                q = enc(x, mask, batch.times, context=c)
-            else:
-                q = enc(x[:, :c], mask[:, :c], batch.times[:, :c])
-            tokens[m] = q
             ctx_ok = step_ok[:, :c]
             present[m] = ctx_ok.any(1)
-            # rows where the modality is absent get a dummy average; the fusion ignores them
-            agg_ok = ctx_ok | ~present[m][:, None]
-            posts[m] = aggregate_tokens(dist.Normal(q.loc[:, :c], q.scale[:, :c]), agg_ok)
+            if constants_start is not None:
+                rows = torch.arange(batch.num_sequences, device=x.device)[:, None]
+                cols = constants_start.to(x.device)[:, None] + torch.arange(c, device=x.device)
+                q = enc(x[rows, cols], mask[rows, cols], batch.times[rows, cols])
+                crop_ok = step_ok[rows, cols]
+                agg_ok = crop_ok | ~crop_ok.any(1, keepdim=True)
+            else:
+                if full:
+                    q = enc(x, mask, batch.times, context=c)
+                else:
+                    q = enc(x[:, :c], mask[:, :c], batch.times[:, :c])
+                # rows where the modality is absent get a dummy average; the fusion ignores them
+                agg_ok = ctx_ok | ~present[m][:, None]
+            tokens[m] = q
+            post = aggregate_tokens(dist.Normal(q.loc[:, :c], q.scale[:, :c]), agg_ok)
+            posts[m] = self._with_state(m, post, x, mask, batch.times, step_ok)
         return tokens, posts, present
 
     def _prior_dists(
@@ -340,12 +448,18 @@ class LaDID(GenerativeModel):
         return valid
 
     # ------------------------------------------------------------------ model / guide
-    def model(self, batch: MultimodalBatch, **scheduled: Any) -> dict[str, Any]:
-        """p(psi) p(x_window | psi); returns ``{"z": site key -> (B, L, M), "params": ...}``."""
+    def model(
+        self, batch: MultimodalBatch, constants_start: Tensor | None = None, **scheduled: Any
+    ) -> dict[str, Any]:
+        """p(psi) p(x_window | psi); returns ``{"z": site key -> (B, L, M), "params": ...}``.
+
+        ``constants_start`` ``(B,)`` is passed to the encoders of a data-dependent prior (see
+        :meth:`guide`).
+        """
         self._check_window(batch)
         posts = present = None
         if self._needs_posteriors_in_model():
-            _, posts, present = self._encode(batch, full=False)
+            _, posts, present = self._encode(batch, full=False, constants_start=constants_start)
         priors = self._prior_dists(batch, posts, present, **scheduled)
         offsets = self._offsets(batch.times)
         with self.plate(batch):
@@ -358,11 +472,20 @@ class LaDID(GenerativeModel):
             self.observe(batch, params, step_mask=self._score_mask(batch, query_only=query_only))
         return {"z": z, "params": params}
 
-    def guide(self, batch: MultimodalBatch, **scheduled: Any) -> dict[str, Any]:
-        """q(psi | context); returns the token Gaussians, code posteriors and presence."""
+    def guide(
+        self, batch: MultimodalBatch, constants_start: Tensor | None = None, **scheduled: Any
+    ) -> dict[str, Any]:
+        """q(psi | context); returns the token Gaussians, code posteriors and presence.
+
+        Args:
+            batch: windows ``(B, L, ...)``.
+            constants_start: ``(B,)`` first frame of the ``context`` frames the constants
+                encoders read (default: the context itself; see ``constants_crop``).
+            **scheduled: scheduled values (fusion parameters).
+        """
         self._check_window(batch)
         full = self.embedding_weight > 0
-        tokens, posts, present = self._encode(batch, full=full)
+        tokens, posts, present = self._encode(batch, full=full, constants_start=constants_start)
         dists = self.fusion.guide_distributions(posts, present)
         with self.plate(batch):
             for key, q in dists.items():
@@ -464,9 +587,13 @@ class LaDID(GenerativeModel):
         """
         self.check_batch(batch)
         wb, pairs = self.shooting_batch(batch, horizon)
-        guide_tr = poutine.trace(self.guide).get_trace(wb, **scheduled)
+        crop = None
+        if self.constants_crop:
+            span = wb.num_steps - self.context + 1
+            crop = torch.randint(0, span, (wb.num_sequences,), device=wb.device)
+        guide_tr = poutine.trace(self.guide).get_trace(wb, constants_start=crop, **scheduled)
         model_tr = poutine.trace(poutine.replay(self.model, trace=guide_tr)).get_trace(
-            wb, **scheduled
+            wb, constants_start=crop, **scheduled
         )
         enc = guide_tr.nodes["_RETURN"]["value"]
         out = model_tr.nodes["_RETURN"]["value"]
@@ -597,7 +724,8 @@ class LaDID(GenerativeModel):
             q = enc(batch.obs[m][:, :c], batch.mask[m][:, :c], batch.times[:, :c])
             ok = batch.step_mask(m)[:, :c]
             present[m] = ok.any(1)
-            posts[m] = aggregate_tokens(q, ok | ~present[m][:, None])
+            post = aggregate_tokens(q, ok | ~present[m][:, None])
+            posts[m] = self._with_state(m, post, batch.obs[m], batch.mask[m], batch.times, ok)
         return self.fusion.posterior(posts, present)
 
     def encode(self, batch: MultimodalBatch) -> dict[str, Tensor]:

@@ -129,3 +129,20 @@ def test_instance_time_scale_warps_the_clock_and_keeps_the_guard():
         f.path(code, torch.tensor([6.0]))
     with pytest.raises(ValueError, match="time_scale must be None or a ratio r > 1"):
         QueryDynamics(3, 4, max_period=6.0, time_scale=1.0)
+
+
+def test_clock_reads_only_the_rate_features():
+    torch.manual_seed(0)
+    f = QueryDynamics(
+        5, 4, max_period=6.0, hidden=(8,), dropout=0.0, time_scale=2.0, rate_features=2
+    )
+    torch.nn.init.normal_(f.log_rate.weight, std=0.5)
+    code = torch.randn(3, 5)
+    other = code.clone()
+    other[:, 2:] = torch.randn(3, 3)  # only the state part changes: the clock must not
+    torch.testing.assert_close(f.rate(code), f.rate(other))
+    assert f.log_rate.in_features == 2
+    with pytest.raises(ValueError, match="rate_features needs time_scale"):
+        QueryDynamics(5, 4, max_period=6.0, rate_features=2)
+    with pytest.raises(ValueError, match=r"rate_features must lie in \[1, code_dim = 5\], got 6"):
+        QueryDynamics(5, 4, max_period=6.0, time_scale=2.0, rate_features=6)

@@ -131,6 +131,106 @@ def test_per_modality_latents_with_mmvm():
     assert {"kl.psi_x", "kl.psi_y"} <= set(terms)
 
 
+def make_split_model(shapes, *, k_s=2, state_frames=2, **kw):
+    liks = {m: Gaussian(s) for m, s in shapes.items()}
+    encs = {
+        m: ContinuousTimeTransformer(s, K - k_s, model_dim=16, num_layers=1, window=0.3)
+        for m, s in shapes.items()
+    }
+    states = {
+        m: ContinuousTimeTransformer(s, k_s, model_dim=8, num_layers=1, window=0.3)
+        for m, s in shapes.items()
+    }
+    dyn = QueryDynamics(K, K, max_period=4.0, hidden=(16,), dropout=0.0)
+    kw.setdefault("embedding_weight", 0.0)
+    return LaDID(liks, encs, dyn, context=4, state_encoders=states, state_frames=state_frames, **kw)
+
+
+def test_split_code_concatenates_constants_and_state_posteriors():
+    torch.manual_seed(0)
+    model = make_split_model({"x": 5})
+    assert (model.constants_dim, model.state_dim) == (2, 2)
+    batch = vector_batch(t=12)
+    q = model.code_posterior(batch)
+    assert q.loc.shape == (3, K)
+    parts = model.code_parts(q.loc)
+    # constants part: the law of the mean over the context tokens of the constants encoder
+    tok = model.encoders["x"](batch.obs["x"][:, :4], batch.mask["x"][:, :4], batch.times[:, :4])
+    torch.testing.assert_close(parts["constants"], tok.loc.mean(1))
+    torch.testing.assert_close(q.scale[:, :2], tok.scale.pow(2).sum(1).sqrt() / 4)
+    # state part: only the first state_frames frames matter
+    later = batch.obs["x"].clone()
+    later[:, 2:] = torch.randn_like(later[:, 2:])
+    st = model.state_encoders["x"](later[:, :2], batch.mask["x"][:, :2], batch.times[:, :2])
+    torch.testing.assert_close(parts["state"], st.loc.mean(1))
+    other = MultimodalBatch.from_tensors({"x": later}, times=batch.times[0])
+    torch.testing.assert_close(
+        model.code_parts(model.code_posterior(other).loc)["state"], parts["state"]
+    )
+    # one SVI step and the guide/model agree on the site
+    check_model_guide(model, model.shooting_batch(batch, 3)[0])
+    check_svi_step(model, batch, horizon=3)
+
+
+def test_constants_crop_reads_a_random_stretch_in_training_only():
+    torch.manual_seed(0)
+    model = make_split_model({"x": 5}, constants_crop=True)
+    batch = vector_batch(t=12)
+    start = torch.tensor([0, 3, 8])
+    tr = pyro.poutine.trace(model.guide).get_trace(batch, constants_start=start)
+    out = tr.nodes["_RETURN"]["value"]["posteriors"]["x"]
+    for row, k in enumerate(start.tolist()):
+        sl = slice(k, k + 4)
+        tok = model.encoders["x"](
+            batch.obs["x"][row : row + 1, sl],
+            batch.mask["x"][row : row + 1, sl],
+            batch.times[row : row + 1, sl],
+        )
+        torch.testing.assert_close(out.loc[row, :2], tok.loc[0].mean(0))
+    # the state part still comes from the window's first frames
+    ref = model.code_posterior(batch)
+    torch.testing.assert_close(out.loc[:, 2:], ref.loc[:, 2:])
+    # loss draws the crops itself; forecasts read the context
+    total, _ = model.loss(batch, horizon=3)
+    assert torch.isfinite(total)
+    check_svi_step(model, batch, horizon=3)
+    with pytest.raises(ValueError, match="constants_crop needs state_encoders"):
+        make_model({"x": 5}, constants_crop=True)
+
+
+def test_split_code_with_two_modalities_and_a_missing_one():
+    ds = pendulum_dataset(num_trials=3, num_steps=12, dt=0.05, modalities=("video", "angle"))
+    b = ds.batch()
+    batch = MultimodalBatch.from_tensors(
+        {"video": b.obs["video"][..., :16, :16], "angle": b.obs["angle"]}, times=b.times
+    )
+    model = make_split_model({"video": (16, 16), "angle": 2})
+    total, terms = model.loss(batch.drop("angle", rows=torch.tensor([True, False, False])), 4)
+    assert torch.isfinite(total) and {"nll.video", "nll.angle", "kl.psi"} <= set(terms)
+
+
+def test_split_code_bad_arguments():
+    with pytest.raises(ValueError, match="use embedding_weight=0 with state_encoders"):
+        make_split_model({"x": 5}, embedding_weight=1.0)
+    with pytest.raises(ValueError, match=r"state_frames must lie in \[1, context = 4\], got 5"):
+        make_split_model({"x": 5}, state_frames=5)
+    liks = {"x": Gaussian(5)}
+    encs = {"x": ContinuousTimeTransformer(5, 2, model_dim=8, num_layers=1)}
+    dyn = QueryDynamics(K, K, max_period=4.0, hidden=(8,), dropout=0.0)
+    whole = {"x": ContinuousTimeTransformer(5, K, model_dim=8, num_layers=1)}
+    with pytest.raises(ValueError, match="must be smaller than the code"):
+        LaDID(liks, encs, dyn, context=4, state_encoders=whole, embedding_weight=0.0)
+    bad = {"y": ContinuousTimeTransformer(5, 2, model_dim=8, num_layers=1)}
+    with pytest.raises(ValueError, match=r"cover exactly the encoded modalities \['x'\]"):
+        LaDID(liks, encs, dyn, context=4, state_encoders=bad, embedding_weight=0.0)
+    wrong = {"x": ContinuousTimeTransformer(5, 1, model_dim=8, num_layers=1)}
+    with pytest.raises(ValueError, match="constants part of the code has size 3"):
+        LaDID(liks, encs, dyn, context=4, state_encoders=wrong, embedding_weight=0.0)
+    model = make_split_model({"x": 5})
+    with pytest.raises(ValueError, match=r"expected codes \(\.\.\., 4\)"):
+        model.code_parts(torch.zeros(2, 3))
+
+
 def test_step_dynamics_serve_the_same_path_interface():
     dyn = LinearDynamics(K, init_scale=0.9)
     model = make_model({"x": 5}, dynamics=dyn, time_step=0.1)
@@ -236,7 +336,7 @@ def test_bad_inputs_are_loud():
         model.loss(uns, horizon=2)
     with pytest.raises(ValueError, match="longer than the trajectory"):
         model.forecast(vector_batch(t=4))
-    with pytest.raises(ValueError, match="code of size"):
+    with pytest.raises(ValueError, match="the dynamics' code has size 4"):
         LaDID(
             {"x": Gaussian(5)},
             {"x": ContinuousTimeTransformer(5, 3, model_dim=8, num_layers=1)},
