@@ -231,11 +231,15 @@ def log_probes(model, train, test) -> dict[str, float]:
 def ladid_video(args: argparse.Namespace, out: dict) -> None:
     sets = pendulum_sets(args, ("video",))
     torch.manual_seed(args.seed)
+    vargs = argparse.Namespace(**{**vars(args), "split_state": args.video_split_state})
+    extra = {}
+    if args.video_frames:
+        extra = {"frames_per_window": args.video_frames, "embedding_weight": 0.0}
     model = build_ladid(
         {"video": (32, 32)},
-        args,
+        vargs,
         code_dim=args.video_code_dim,
-        embedding_weight=args.embedding_weight,
+        **{"embedding_weight": args.embedding_weight, **extra},
         windows_per_sequence=args.video_windows,
         learn_scale=not args.video_fixed_scale,
     )
@@ -462,6 +466,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--few-shot-steps", type=int, default=100)
     p.add_argument(
         "--video-windows", type=int, default=1, help="shooting windows per video sequence"
+    )
+    p.add_argument(
+        "--video-frames",
+        type=int,
+        default=None,
+        help="frames decoded and scored per video window (LaDID frames_per_window; unbiased, "
+        "default: all); turns the video's reg.embedding off",
+    )
+    p.add_argument(
+        "--video-split-state",
+        type=int,
+        default=0,
+        help="split the video code into constants and a K_s-dim state from --state-frames frames",
     )
     p.add_argument(
         "--video-code-dim", type=int, default=16, help="instance code size of the video task"

@@ -169,6 +169,12 @@ class LaDID(GenerativeModel):
             proper ELBO). The dynamics cannot tell where the crop lay, so the state of the
             crop is useless to it and only time-invariant properties are worth encoding
             there. Forecasts always read the context.
+        frames_per_window: S, decode and score only S frames per window in :meth:`loss`,
+            drawn uniformly without replacement and weighted by ``L / S`` (an unbiased
+            estimate of the window's log-likelihood; None scores every frame). A query-time
+            model decodes each frame independently given psi, so the cost of the decoder, the
+            bulk of a video model's step, falls by ``L / S``. Not with ``reg.embedding`` or
+            ``reg.overlap``, which need every step.
     """
 
     is_dynamical = True
@@ -196,6 +202,7 @@ class LaDID(GenerativeModel):
         state_encoders: Mapping[str, ContinuousTimeTransformer] | None = None,
         state_frames: int = 2,
         constants_crop: bool = False,
+        frames_per_window: int | None = None,
     ) -> None:
         super().__init__(likelihoods)
         if not isinstance(dynamics, DynamicsModel):
@@ -219,6 +226,15 @@ class LaDID(GenerativeModel):
                 "the dynamics the window's initial condition"
             )
         self.constants_crop = bool(constants_crop)
+        if frames_per_window is not None:
+            if int(frames_per_window) < 1:
+                raise ValueError(f"frames_per_window must be >= 1, got {frames_per_window}")
+            if embedding_weight > 0 or (int(overlap) > 0 and overlap_weight > 0):
+                raise ValueError(
+                    "frames_per_window scores a subset of each window's frames; reg.embedding "
+                    "and reg.overlap need them all (set embedding_weight=0, overlap_weight=0)"
+                )
+        self.frames_per_window = None if frames_per_window is None else int(frames_per_window)
         self.state_encoders = None if not state_encoders else nn.ModuleDict(dict(state_encoders))
         for m, enc in encoders.items():
             if enc.latent_dim != self.constants_dim:
@@ -449,12 +465,22 @@ class LaDID(GenerativeModel):
 
     # ------------------------------------------------------------------ model / guide
     def model(
-        self, batch: MultimodalBatch, constants_start: Tensor | None = None, **scheduled: Any
+        self,
+        batch: MultimodalBatch,
+        constants_start: Tensor | None = None,
+        frames: Tensor | None = None,
+        **scheduled: Any,
     ) -> dict[str, Any]:
         """p(psi) p(x_window | psi); returns ``{"z": site key -> (B, L, M), "params": ...}``.
 
-        ``constants_start`` ``(B,)`` is passed to the encoders of a data-dependent prior (see
-        :meth:`guide`).
+        Args:
+            batch: windows ``(B, L, ...)``.
+            constants_start: ``(B,)``, passed to the encoders of a data-dependent prior (see
+                :meth:`guide`).
+            frames: ``(B, S)`` sorted step indices: only these frames are decoded and scored,
+                weighted by ``L / S`` (``frames_per_window``); z and params are then
+                ``(B, S, ...)``.
+            **scheduled: scheduled values (fusion parameters).
         """
         self._check_window(batch)
         posts = present = None
@@ -462,14 +488,23 @@ class LaDID(GenerativeModel):
             _, posts, present = self._encode(batch, full=False, constants_start=constants_start)
         priors = self._prior_dists(batch, posts, present, **scheduled)
         offsets = self._offsets(batch.times)
+        query_only = self.reference_compat or not self.score_context
+        scored = self._score_mask(batch, query_only=query_only)
+        obs_batch, weight = batch, 1.0
+        if frames is not None:
+            rows = torch.arange(batch.num_sequences, device=batch.device)[:, None]
+            frames = frames.to(batch.device)
+            offsets, scored = offsets[rows, frames], scored[rows, frames]
+            obs_batch = _take_steps(batch, rows, frames)
+            weight = batch.num_steps / frames.shape[1]
         with self.plate(batch):
             z = {}
             for key, p in priors.items():
                 psi = pyro.sample(self._site(key), _as_event(p))
                 z[key] = self.path(psi, offsets)
             params = {m: self.decoders[m](self.fusion.decoder_input(m, z)) for m in self.modalities}
-            query_only = self.reference_compat or not self.score_context
-            self.observe(batch, params, step_mask=self._score_mask(batch, query_only=query_only))
+            with poutine.scale(scale=weight):
+                self.observe(obs_batch, params, step_mask=scored)
         return {"z": z, "params": params}
 
     def guide(
@@ -510,7 +545,6 @@ class LaDID(GenerativeModel):
         """
         if batch.static:
             raise ValueError("LaDID expects sequences, got a static batch")
-        t = batch.num_steps
         lengths = batch.valid_steps().sum(1)
         usable = int(lengths.min())
         c, o = self.context, self.overlap
@@ -541,24 +575,7 @@ class LaDID(GenerativeModel):
         steps = start[:, None] + torch.arange(length)
         dev = batch.device
         rows_d, steps_d = rows.to(dev), steps.to(dev)
-
-        def take(x: Tensor) -> Tensor:
-            return x[rows_d[:, None], steps_d]
-
-        extras = {
-            key: take(v) if v.dim() >= 2 and v.shape[1] == t else v[rows_d]
-            for key, v in batch.extras.items()
-        }
-        wb = MultimodalBatch(
-            obs={m: take(x) for m, x in batch.obs.items()},
-            mask={m: take(x) for m, x in batch.mask.items()},
-            times=take(batch.times),
-            lengths=torch.full((rows.numel(),), length, dtype=torch.long, device=dev),
-            inputs=None if batch.inputs is None else take(batch.inputs),
-            extras=extras,
-            index=None if batch.index is None else batch.index[rows_d],
-        )
-        return wb, pairs
+        return _take_steps(batch, rows_d[:, None], steps_d), pairs
 
     # ------------------------------------------------------------------ objective
     def loss(
@@ -591,9 +608,13 @@ class LaDID(GenerativeModel):
         if self.constants_crop:
             span = wb.num_steps - self.context + 1
             crop = torch.randint(0, span, (wb.num_sequences,), device=wb.device)
+        frames = None
+        if self.frames_per_window is not None and self.frames_per_window < wb.num_steps:
+            draw = torch.rand(wb.num_sequences, wb.num_steps, device=wb.device)
+            frames = draw.argsort(1)[:, : self.frames_per_window].sort(1).values
         guide_tr = poutine.trace(self.guide).get_trace(wb, constants_start=crop, **scheduled)
         model_tr = poutine.trace(poutine.replay(self.model, trace=guide_tr)).get_trace(
-            wb, constants_start=crop, **scheduled
+            wb, constants_start=crop, frames=frames, **scheduled
         )
         enc = guide_tr.nodes["_RETURN"]["value"]
         out = model_tr.nodes["_RETURN"]["value"]
@@ -847,6 +868,29 @@ class LaDID(GenerativeModel):
         out = self.forecast(init, times, prediction=prediction)
         out.pop("code")
         return out
+
+
+def _take_steps(batch: MultimodalBatch, rows: Tensor, steps: Tensor) -> MultimodalBatch:
+    """``x[rows, steps]`` of every per-step array: rows ``(N, 1)``, steps ``(N, S)``."""
+    t = batch.num_steps
+    r = rows[:, 0]
+
+    def take(x: Tensor) -> Tensor:
+        return x[rows, steps]
+
+    extras = {
+        key: take(v) if v.dim() >= 2 and v.shape[1] == t else v[r]
+        for key, v in batch.extras.items()
+    }
+    return MultimodalBatch(
+        obs={m: take(x) for m, x in batch.obs.items()},
+        mask={m: take(x) for m, x in batch.mask.items()},
+        times=take(batch.times),
+        lengths=torch.full((r.numel(),), steps.shape[1], dtype=torch.long, device=r.device),
+        inputs=None if batch.inputs is None else take(batch.inputs),
+        extras=extras,
+        index=None if batch.index is None else batch.index[r],
+    )
 
 
 def default_decoder(latent_dim: int, likelihood: Likelihood) -> nn.Module:

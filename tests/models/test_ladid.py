@@ -198,6 +198,36 @@ def test_constants_crop_reads_a_random_stretch_in_training_only():
         make_model({"x": 5}, constants_crop=True)
 
 
+def test_frames_per_window_is_an_unbiased_estimate_of_the_window_likelihood():
+    import itertools
+
+    torch.manual_seed(0)
+    model = make_model({"x": 5}, context=3, embedding_weight=0.0, frames_per_window=2)
+    batch = vector_batch(b=2, t=6)
+    guide_tr = pyro.poutine.trace(model.guide).get_trace(batch)
+
+    def observed(frames):
+        tr = pyro.poutine.trace(pyro.poutine.replay(model.model, trace=guide_tr)).get_trace(
+            batch, frames=frames
+        )
+        tr.compute_log_prob()
+        return sum(n["log_prob_sum"] for n in tr.nodes.values() if n.get("is_observed"))
+
+    full = observed(None)
+    subsets = list(itertools.combinations(range(6), 2))
+    # every 2-subset once: each step is drawn in 2/6 of them and weighted by 6/2
+    mean = sum(observed(torch.tensor([c, c])) for c in subsets) / len(subsets)
+    torch.testing.assert_close(mean, full, rtol=1e-5, atol=1e-4)
+    out = pyro.poutine.replay(model.model, trace=guide_tr)(batch, frames=torch.tensor([[0, 4]] * 2))
+    assert out["params"]["x"]["loc"].shape == (2, 2, 5)
+    total, _ = model.loss(batch, horizon=3)
+    assert torch.isfinite(total)
+    with pytest.raises(ValueError, match="reg.embedding and reg.overlap need them all"):
+        make_model({"x": 5}, embedding_weight=1.0, frames_per_window=2)
+    with pytest.raises(ValueError, match="frames_per_window must be >= 1, got 0"):
+        make_model({"x": 5}, embedding_weight=0.0, frames_per_window=0)
+
+
 def test_split_code_with_two_modalities_and_a_missing_one():
     ds = pendulum_dataset(num_trials=3, num_steps=12, dt=0.05, modalities=("video", "angle"))
     b = ds.batch()
