@@ -245,6 +245,7 @@ def ladid_video(args: argparse.Namespace, out: dict) -> None:
     )
     info = train(model, sets["train"], args.budget, args, {"horizon": TimeCurriculum(args.budget)})
     r = forecast_nmse_curve(model, sets["test"], context=CONTEXT, horizon=HORIZON)
+    angle = rod_angle_error(model, sets["test"])
     if args.save:
         torch.save(model.state_dict(), f"{args.save}_video.pt")
     out["video"] = {
@@ -257,6 +258,31 @@ def ladid_video(args: argparse.Namespace, out: dict) -> None:
         "baseline_persistence": r["baseline_persistence"],
         "blank": 1.0,
         "curve": r["curve"].tolist(),
+        "angle_error": angle,
+    }
+
+
+def _rod_angle(frames: torch.Tensor) -> torch.Tensor:
+    """Angle of the rod in frames ``(..., H, W)``: intensity-weighted direction from the pivot."""
+    n = frames.shape[-1]
+    c = (n - 1) / 2.0
+    grid = torch.arange(n, dtype=frames.dtype) - c
+    yy, xx = torch.meshgrid(grid, grid, indexing="ij")
+    w = frames.clamp_min(0.0)
+    return torch.atan2((w * xx).sum((-1, -2)), (w * yy).sum((-1, -2)))
+
+
+def rod_angle_error(model, data) -> dict[str, float]:
+    """Mean absolute angle error (rad) of the rod in predicted vs true frames, by segment."""
+    batch = data.batch()
+    with torch.no_grad():
+        pred = model.forecast(batch)["video"]
+    d = _rod_angle(pred) - _rod_angle(batch.obs["video"])
+    err = (torch.remainder(d + torch.pi, 2 * torch.pi) - torch.pi).abs().mean(0)
+    return {
+        "context": float(err[:CONTEXT].mean()),
+        "first10": float(err[CONTEXT : CONTEXT + 10].mean()),
+        "last10": float(err[-10:].mean()),
     }
 
 
@@ -398,6 +424,9 @@ def report(out: dict) -> str:
             f"({w['first10']:.3f} / {w['last10']:.3f}) |",
             f"| constant / persistence / blank | {w['baseline_constant']:.3f} / "
             f"{w['baseline_persistence']:.3f} / 1.000 |",
+            "| rod angle error, rad (context / first 10 / last 10 query steps) | "
+            f"{w['angle_error']['context']:.3f} / {w['angle_error']['first10']:.3f} / "
+            f"{w['angle_error']['last10']:.3f} |",
         ]
     if "compare_table" in out:
         lines += ["", "| model (same vector task and budget) | nMSE over 50 steps |", "|---|---|"]
