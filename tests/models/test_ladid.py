@@ -222,7 +222,7 @@ def test_frames_per_window_is_an_unbiased_estimate_of_the_window_likelihood():
     assert out["params"]["x"]["loc"].shape == (2, 2, 5)
     total, _ = model.loss(batch, horizon=3)
     assert torch.isfinite(total)
-    with pytest.raises(ValueError, match="reg.embedding and reg.overlap need them all"):
+    with pytest.raises(ValueError, match=r"reg\.embedding and reg\.overlap need them all"):
         make_model({"x": 5}, embedding_weight=1.0, frames_per_window=2)
     with pytest.raises(ValueError, match="frames_per_window must be >= 1, got 0"):
         make_model({"x": 5}, embedding_weight=0.0, frames_per_window=0)
