@@ -417,22 +417,21 @@ class LaDID(GenerativeModel):
         for m, enc in self.encoders.items():
             x, mask = batch.obs[m], batch.mask[m]
             step_ok = batch.step_mask(m) & valid
-            ctx_ok = step_ok[:, :c]
-            present[m] = ctx_ok.any(1)
-            if constants_start is not None:
-                rows = torch.arange(batch.num_sequences, device=x.device)[:, None]
-                cols = constants_start.to(x.device)[:, None] + torch.arange(c, device=x.device)
-                q = enc(x[rows, cols], mask[rows, cols], batch.times[rows, cols])
-                crop_ok = step_ok[rows, cols]
-                agg_ok = crop_ok | ~crop_ok.any(1, keepdim=True)
+            present[m] = step_ok[:, :c].any(1)
+            if full:
+                q = enc(x, mask, batch.times, context=c)
+                read_ok = step_ok[:, :c]
             else:
-                if full:
-                    q = enc(x, mask, batch.times, context=c)
-                else:
-                    q = enc(x[:, :c], mask[:, :c], batch.times[:, :c])
-                # rows where the modality is absent get a dummy average; the fusion ignores them
-                agg_ok = ctx_ok | ~present[m][:, None]
+                # the frames the constants encoder reads: the context, or a crop in training
+                rows, cols = slice(None), slice(0, c)
+                if constants_start is not None:
+                    rows = torch.arange(batch.num_sequences, device=x.device)[:, None]
+                    cols = constants_start.to(x.device)[:, None] + torch.arange(c, device=x.device)
+                q = enc(x[rows, cols], mask[rows, cols], batch.times[rows, cols])
+                read_ok = step_ok[rows, cols]
             tokens[m] = q
+            # rows with nothing read get a dummy average; the fusion ignores absent modalities
+            agg_ok = read_ok | ~read_ok.any(1, keepdim=True)
             post = aggregate_tokens(dist.Normal(q.loc[:, :c], q.scale[:, :c]), agg_ok)
             posts[m] = self._with_state(m, post, x, mask, batch.times, step_ok)
         return tokens, posts, present
@@ -740,13 +739,7 @@ class LaDID(GenerativeModel):
         if bool((valid[:, :c].sum(1) < c).any()):
             raise ValueError(f"some rows are shorter than the context of {c} frames")
         check_times(batch.times[:, :c], name="batch.times")
-        posts, present = {}, {}
-        for m, enc in self.encoders.items():
-            q = enc(batch.obs[m][:, :c], batch.mask[m][:, :c], batch.times[:, :c])
-            ok = batch.step_mask(m)[:, :c]
-            present[m] = ok.any(1)
-            post = aggregate_tokens(q, ok | ~present[m][:, None])
-            posts[m] = self._with_state(m, post, batch.obs[m], batch.mask[m], batch.times, ok)
+        _, posts, present = self._encode(batch, full=False)
         return self.fusion.posterior(posts, present)
 
     def encode(self, batch: MultimodalBatch) -> dict[str, Tensor]:
