@@ -74,7 +74,9 @@ def tiny_data(stem: str, path: Path) -> None:
             for m in ("accelerometer", "gyroscope")
         }
     elif stem == "mmvm_polydigits":
-        arrays = {m: rng.uniform(size=(20, 3, 10, 10)).astype(np.float32) for m in ("m0", "m1", "m2")}
+        arrays = {
+            m: rng.uniform(size=(20, 3, 10, 10)).astype(np.float32) for m in ("m0", "m1", "m2")
+        }
     elif stem.startswith("ladid_pendulum"):
         from pyrodyn.data.pendulum import pendulum_arrays
 
