@@ -6,7 +6,7 @@ import pyro
 import pytest
 import torch
 
-import pyrodyn  # noqa: F401  (turns on module_local_params before any PyroModule is built)
+import pyrodyn  # noqa: F401
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -34,11 +34,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _clean_state():
-    """Seed every test, clear Pyro's param store and turn validation on."""
+    """Seed every test, clear Pyro's param store and turn validation on.
+
+    Tests run under Pyro's default settings (what a Pyro user has); pyrodyn changes none.
+    """
     torch.set_num_threads(1)
     pyro.set_rng_seed(0)
     pyro.clear_param_store()
     pyro.enable_validation(True)
-    with pyro.settings.context(module_local_params=True):
-        yield
+    settings = pyro.settings.get()
+    yield
     pyro.clear_param_store()
+    assert pyro.settings.get() == settings, "a test left Pyro's global settings changed"

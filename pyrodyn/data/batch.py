@@ -26,6 +26,8 @@ class MultimodalBatch:
         extras: ground truth and labels (``true_*``, ``label*``), first dim ``batch``.
         static: True when samples carry no time axis.
         index: trial index of each row in the dataset it came from ``(batch,)`` (or None).
+        observed: whether the model conditions on ``obs`` (False: the guide still reads the
+            data, the model samples every observe site; see :meth:`without_observations`).
     """
 
     obs: dict[str, Tensor]
@@ -36,6 +38,7 @@ class MultimodalBatch:
     extras: dict[str, Tensor] = field(default_factory=dict)
     static: bool = False
     index: Tensor | None = None
+    observed: bool = True
 
     def __post_init__(self) -> None:
         if not self.obs:
@@ -197,6 +200,14 @@ class MultimodalBatch:
             shape = (-1,) + (1,) * (self.mask[modality].dim() - 1)
             mask[modality] = self.mask[modality] & ~rows.reshape(shape).to(self.device)
         return replace(self, mask=mask)
+
+    def without_observations(self) -> MultimodalBatch:
+        """A copy whose observe sites the model samples instead of conditioning on.
+
+        The guide still encodes ``obs``; ``Predictive(model.model, guide=model.guide, ...)``
+        on this batch returns replicated observations ``(S, B, [T,] *features)`` per modality.
+        """
+        return replace(self, observed=False)
 
     def _with_index(self, index: Tensor) -> MultimodalBatch:
         self.index = index

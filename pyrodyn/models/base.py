@@ -1,68 +1,131 @@
-"""The `GenerativeModel` extension point: a composed Pyro model/guide pair."""
+"""The `GenerativeModel` extension point: a composed Pyro model/guide pair and its objective."""
 
 from __future__ import annotations
 
+import functools
 import os
-from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import pyro
 import pyro.poutine as poutine
 import torch
-from pyro.infer import Trace_ELBO
 from pyro.nn import PyroModule, pyro_method
-from pyro.poutine.util import site_is_subsample
 from torch import Tensor, nn
 
 from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.likelihoods.base import Likelihood
+from pyrodyn.models.capabilities import Generates
+from pyrodyn.models.params import local_params
+from pyrodyn.objectives.elbo import TermsELBO, TraceELBO
+
+#: Methods of the base class that stay outside the module-local wrapping (Pyro's own pair).
+_PAIR = ("model", "guide")
 
 
-def _require_module_local_params() -> None:
-    if not pyro.settings.get("module_local_params"):
-        raise RuntimeError(
-            "pyrodyn models need pyro.settings module_local_params=True before they are built "
-            "(`import pyrodyn` sets it; something turned it off)"
-        )
+class BoundPair(nn.Module):
+    """``model.model`` / ``model.guide``: a bound method that is also a torch module.
+
+    Pyro's ``ELBO.__call__(model, guide)`` returns an ``ELBOModule`` whose ``parameters()`` are
+    those of its ``model`` and ``guide`` attributes; a plain bound method has none, so the pair
+    is handed out as a small module holding the composed model. Calling it calls the method.
+    """
+
+    def __init__(self, owner: GenerativeModel, fn: Callable[..., Any], name: str) -> None:
+        super().__init__()
+        self.owner = owner
+        object.__setattr__(self, "_fn", fn)
+        object.__setattr__(self, "__name__", name)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Calls the bound method."""
+        return self._fn(self.owner, *args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<{type(self.owner).__name__}.{self.__name__} (bound pair method)>"
+
+
+class _PairMethod:
+    """Descriptor turning ``model`` / ``guide`` into :class:`BoundPair` modules on access."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = pyro_method(fn)
+        self.__doc__ = fn.__doc__
+        self.__name__ = fn.__name__
+        self.__wrapped__ = fn
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self.fn
+        return BoundPair(obj, self.fn, self.__name__)
+
+
+def _locally(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Runs a public method with module-local parameters unless a Pyro context is active.
+
+    Outside Pyro's own tools (SVI, Predictive, an ELBO module under the global param store) a
+    model's methods never touch Pyro's global param store, so two models in one process never
+    share parameters through it.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(self: GenerativeModel, *args: Any, **kwargs: Any) -> Any:
+        if self._pyro_context.active or pyro.settings.get("module_local_params"):
+            return fn(self, *args, **kwargs)
+        with local_params(self):
+            return fn(self, *args, **kwargs)
+
+    wrapper._pyrodyn_local = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 class GenerativeModel(PyroModule):
-    """A composed model; subclasses implement ``model``, ``guide`` and ``encode``.
+    """A composed model: a Pyro model/guide pair, the ELBO it is trained with, capabilities.
 
-    ``model(batch, **scheduled)`` and ``guide(batch, **scheduled)`` form the Pyro pair;
-    ``encode(batch)`` returns posterior means.
+    Subclasses implement ``model(batch, **scheduled)``, ``guide(batch, **scheduled)`` and
+    ``encode(batch)``. Every latent site is a prior slot (a `LatentPrior`); observe sites come
+    from :meth:`observe`; terms that are not part of an ELBO are named ``pyro.factor`` sites in
+    ``model``, and ``is_elbo = False`` says so. Capabilities (free-running generation,
+    forecasting, an instance code, imputation) are declared by inheriting the classes of
+    :mod:`pyrodyn.models.capabilities`.
 
-    ``model`` and ``guide`` are wrapped with Pyro's ``pyro_method`` automatically (without it,
-    module-local parameters and hierarchical site names do not work). The composed model owns the
-    sequence plate (:meth:`plate`); components never open plates.
+    Pyro's idioms work on every model under Pyro's default settings: ``model.model`` and
+    ``model.guide`` are torch modules holding the model (so ``Trace_ELBO()(model.model,
+    model.guide).parameters()`` are its parameters), sample-site names are stable across
+    instances, and every site is vectorised over leading sample dimensions
+    (``Predictive(parallel=True)``, vectorised particles). The other public methods run with
+    module-local parameters, so they never touch Pyro's global param store.
 
-    :meth:`loss` returns ``(total, terms)``; by default the negative ELBO of model/guide per
-    observed sequence step, with one named term per site (``nll.<modality>``, ``kl.<site>``).
-    Models whose objective is not an ELBO override :meth:`loss` and set ``is_elbo = False``.
+    :meth:`loss` is ``model.elbo``'s loss of the pair divided by :meth:`normaliser`, with one
+    named term per site (:mod:`pyrodyn.objectives.elbo`).
 
     Args:
         likelihoods: modality name -> likelihood (the modalities of the model).
     """
 
-    #: Whether :meth:`loss` is the negative ELBO of ``model``/``guide`` (IWAE/PSIS apply).
+    #: Whether :meth:`loss` is a negative ELBO of ``model``/``guide`` (IWAE/PSIS apply).
     is_elbo: ClassVar[bool] = True
-    #: Whether :meth:`generate` free-runs latent dynamics.
-    is_dynamical: ClassVar[bool] = False
     #: Whether the model consumes static samples (no time axis).
     is_static: ClassVar[bool] = False
+    #: Whether the model free-runs latent dynamics (derived from the `Generates` capability).
+    is_dynamical: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        for name in ("model", "guide"):
-            fn = cls.__dict__.get(name)
-            if fn is not None and not getattr(fn, "_pyrodyn_pyro_method", False):
-                wrapped = pyro_method(fn)
-                wrapped._pyrodyn_pyro_method = True
-                setattr(cls, name, wrapped)
+        cls.is_dynamical = issubclass(cls, Generates)
+        for name, fn in list(cls.__dict__.items()):
+            if name in _PAIR:
+                if not isinstance(fn, _PairMethod):
+                    setattr(cls, name, _PairMethod(fn))
+            elif (
+                callable(fn)
+                and not name.startswith("_")
+                and not isinstance(fn, (type, staticmethod, classmethod))
+                and not getattr(fn, "_pyrodyn_local", False)
+            ):
+                setattr(cls, name, _locally(fn))
 
     def __init__(self, likelihoods: Mapping[str, Likelihood]) -> None:
-        _require_module_local_params()
         super().__init__()
         if not likelihoods:
             raise ValueError("a model needs at least one modality likelihood, got none")
@@ -77,23 +140,48 @@ class GenerativeModel(PyroModule):
         #: modality -> likelihood weight (per-modality loss weights), 1 by default.
         self.modality_weights: dict[str, float] = {m: 1.0 for m in likelihoods}
 
+    # ------------------------------------------------------------------ the objective
+    def default_elbo(self) -> TermsELBO:
+        """The ELBO the model is trained with unless one is assigned (``Trace_ELBO``)."""
+        return TraceELBO()
+
+    @property
+    def elbo(self) -> TermsELBO:
+        """The Pyro ELBO of the pair (a :class:`~pyrodyn.objectives.elbo.TermsELBO`).
+
+        :meth:`default_elbo` until one is assigned (``model.elbo = MeanFieldELBO(...)``).
+        """
+        if "_elbo" not in self.__dict__:
+            self.elbo = self.default_elbo()
+        return self.__dict__["_elbo"]
+
+    @elbo.setter
+    def elbo(self, value: TermsELBO) -> None:
+        if not isinstance(value, TermsELBO):
+            raise TypeError(
+                "model.elbo must be a pyrodyn objective (pyrodyn.objectives.TraceELBO, "
+                f"MeanFieldELBO or a TermsELBO subclass), got {type(value).__name__}"
+            )
+        value.modalities = list(self.likelihoods.keys())
+        self.__dict__["_elbo"] = value
+
     # ------------------------------------------------------------------ the model/guide pair
     @property
     def modalities(self) -> list[str]:
         """The model's modality names."""
         return list(self.likelihoods.keys())
 
-    @abstractmethod
     def model(self, batch: MultimodalBatch, **scheduled: Any) -> Any:
         """The generative model p(x, z) (one vectorised site per latent tensor)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement model(batch)")
 
-    @abstractmethod
     def guide(self, batch: MultimodalBatch, **scheduled: Any) -> Any:
         """The variational posterior q(z | x) (same latent sites as the model)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement guide(batch)")
 
-    @abstractmethod
     def encode(self, batch: MultimodalBatch) -> dict[str, Tensor]:
         """Posterior means: ``{"latent": (B, T, D) or (B, D), ...}`` plus model-specific parts."""
+        raise NotImplementedError(f"{type(self).__name__} must implement encode(batch)")
 
     def plate(self, batch: MultimodalBatch) -> pyro.plate:
         """The sequence plate ``"sequences"`` (dim -1) of a batch."""
@@ -101,6 +189,10 @@ class GenerativeModel(PyroModule):
 
     def check_batch(self, batch: MultimodalBatch) -> None:
         """Validates a batch against the model: modalities, static-ness and observed values."""
+        if not isinstance(batch, MultimodalBatch):
+            raise TypeError(
+                f"{type(self).__name__} takes a MultimodalBatch, got {type(batch).__name__}"
+            )
         missing = [m for m in self.modalities if m not in batch.obs]
         if missing:
             raise ValueError(
@@ -109,8 +201,9 @@ class GenerativeModel(PyroModule):
         if batch.static != self.is_static:
             want = "static samples" if self.is_static else "sequences"
             raise ValueError(f"{type(self).__name__} expects {want}; got static={batch.static}")
-        for m in self.modalities:
-            self.likelihoods[m].validate(batch.obs[m], batch.mask[m])
+        if batch.observed:
+            for m in self.modalities:
+                self.likelihoods[m].validate(batch.obs[m], batch.mask[m])
 
     def observe(
         self,
@@ -118,65 +211,46 @@ class GenerativeModel(PyroModule):
         params: Mapping[str, Mapping[str, Tensor]],
         *,
         step_mask: Tensor | None = None,
-    ) -> None:
+    ) -> dict[str, Tensor]:
         """Issues one observe site per modality, masked and weighted (call inside the plate).
+
+        With ``batch.observed`` False (:meth:`MultimodalBatch.without_observations`) the sites
+        are sampled, not conditioned: ``Predictive`` then returns replicated observations.
 
         Args:
             batch: the data.
-            params: modality -> decoder outputs ``(B, [T,] *param_shape)``.
+            params: modality -> decoder outputs ``(..., B, [T,] *param_shape)``.
             step_mask: optional ``(B, T)`` bool restricting which steps are scored.
+
+        Returns:
+            modality -> the site's value (the observations, or a draw).
         """
+        out = {}
         for m in self.modalities:
             mask = batch.mask[m]
             if step_mask is not None:
                 mask = mask & step_mask.reshape(*step_mask.shape, *([1] * (mask.dim() - 2)))
             lik = self.likelihoods[m]
             event_dims = len(lik.feature_shape) + (0 if batch.static else 1)
+            obs = batch.obs[m] if batch.observed else None
             with poutine.scale(scale=self.modality_weights.get(m, 1.0)):
-                lik(params[m], obs=batch.obs[m], mask=mask, event_dims=event_dims)
+                out[m] = lik(params[m], obs=obs, mask=mask, event_dims=event_dims)
+        return out
 
     # ------------------------------------------------------------------ objective
     def loss(self, batch: MultimodalBatch, **scheduled: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        """Negative ELBO per observed sequence step and its named terms.
+        """``model.elbo``'s loss of the pair per :meth:`normaliser` unit, and its named terms.
+
+        Equal to ``model.elbo.differentiable_loss(model.model, model.guide, batch,
+        **scheduled) / normaliser`` under the same random state; the terms (``nll.<modality>``,
+        ``kl.<site>``, factor names) sum to the total.
 
         Returns:
-            ``(total, terms)``: a differentiable scalar and a dict of detached scalars
-            (``nll.<modality>`` for observe sites, ``kl.<site>`` for latent sites, the Monte-Carlo
-            ``log q - log p`` of one sample).
+            ``(total, terms)``: a differentiable scalar and a dict of detached scalars.
         """
-        guide_tr = poutine.trace(self.guide).get_trace(batch, **scheduled)
-        model_tr = poutine.trace(poutine.replay(self.model, trace=guide_tr)).get_trace(
-            batch, **scheduled
-        )
-        norm = float(self.normaliser(batch))
-        terms: dict[str, Tensor] = {}
-        total = None
-        # plates record subsample sites; they are not latents (no KL term, no score function)
-        reparam = all(
-            site["fn"].has_rsample
-            for site in guide_tr.nodes.values()
-            if site["type"] == "sample" and not site["is_observed"] and not site_is_subsample(site)
-        )
-        model_tr.compute_log_prob()
-        guide_tr.compute_log_prob()
-        for name, site in model_tr.nodes.items():
-            if site["type"] != "sample" or site_is_subsample(site):
-                continue
-            lp = site["log_prob_sum"]
-            if site["is_observed"]:
-                key = "nll." + _modality_of(name, self.modalities)
-                term = -lp
-            else:
-                key = "kl." + name
-                term = guide_tr.nodes[name]["log_prob_sum"] - lp
-            terms[key] = terms.get(key, 0.0) + term / norm
-            total = term if total is None else total + term
-        if total is None:
-            raise RuntimeError(f"{type(self).__name__}.model issued no sample site")
-        if not reparam:
-            # score-function sites: let Pyro build the surrogate (same value, correct gradient)
-            total = Trace_ELBO().differentiable_loss(self.model, self.guide, batch, **scheduled)
-        return total / norm, {k: v.detach() for k, v in terms.items()}
+        out = self.elbo.loss_and_terms(self.model, self.guide, batch, **scheduled)
+        norm = float(self.normaliser(*out.args))
+        return out.loss / norm, {k: v / norm for k, v in out.terms.items()}
 
     def normaliser(self, batch: MultimodalBatch) -> float:
         """Count the loss is divided by: observed sequence steps (samples for static data)."""
@@ -186,25 +260,7 @@ class GenerativeModel(PyroModule):
             return float(batch.lengths.sum().clamp_min(1))
         return float(batch.num_sequences * batch.num_steps)
 
-    # ------------------------------------------------------------------ generation
-    def generate(
-        self,
-        num_steps: int,
-        *,
-        init: MultimodalBatch | None = None,
-        num_trials: int = 1,
-        burn_in: int = 0,
-        prediction: str = "default",
-    ) -> dict[str, Tensor]:
-        """Free-running generation ``{modality: (trials, steps, *features), "latent": ...}``.
-
-        Dynamical models override this (starting from the encoder state of ``init``).
-        """
-        raise TypeError(
-            f"{type(self).__name__} has no latent dynamics to free-run; generate() is defined for "
-            "dynamical models (MTF, SVAE, LaDID)"
-        )
-
+    # ------------------------------------------------------------------ decoding
     def decode(self, latent: Tensor | Mapping[str, Tensor]) -> dict[str, dict[str, Tensor]]:
         """Decoder outputs per modality for latents ``(..., D)`` (models with decoders override)."""
         raise TypeError(f"{type(self).__name__} does not define decode()")
@@ -219,7 +275,7 @@ class GenerativeModel(PyroModule):
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, *, config: Mapping[str, Any] | None = None) -> None:
         """Writes the parameters (and optionally the config that rebuilds the model) atomically."""
-        from pyrodyn.infer.checkpoint import atomic_save
+        from pyrodyn.io import atomic_save
 
         atomic_save({"state_dict": self.state_dict(), "config": dict(config or {})}, path)
 
@@ -232,14 +288,12 @@ class GenerativeModel(PyroModule):
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         if "state_dict" not in ckpt:
             raise ValueError(f"{path!s} is not a pyrodyn checkpoint (no 'state_dict')")
-        # materialise lazily-created parameters so every key has a home
         self.load_state_dict(ckpt["state_dict"], strict=strict)
         return {k: v for k, v in ckpt.items() if k != "state_dict"}
 
 
-def _modality_of(site: str, modalities: list[str]) -> str:
-    """Modality name of an observe site ``likelihoods.<m>.obs`` (or the site name itself)."""
-    for m in modalities:
-        if f".{m}." in f".{site}" or site.endswith(f"{m}.obs"):
-            return m
-    return site
+# the base class's own public methods run module-local too (subclass methods are wrapped in
+# GenerativeModel.__init_subclass__)
+for _name in ("loss", "predict", "check_batch", "normaliser"):
+    setattr(GenerativeModel, _name, _locally(GenerativeModel.__dict__[_name]))
+del _name

@@ -40,7 +40,8 @@ from pyrodyn.dynamics.base import DynamicsModel
 from pyrodyn.dynamics.query import QueryDynamics
 from pyrodyn.infer.schedules import Schedule, step_schedule
 from pyrodyn.likelihoods.base import Likelihood
-from pyrodyn.models.base import GenerativeModel, _modality_of
+from pyrodyn.models.base import GenerativeModel
+from pyrodyn.models.capabilities import ForecastsFromContext, Generates, HasInstanceCode
 from pyrodyn.nn.decoders import MLPDecoder
 from pyrodyn.nn.encoders.ct_transformer import (
     ContinuousTimeTransformer,
@@ -50,6 +51,7 @@ from pyrodyn.nn.encoders.ct_transformer import (
 from pyrodyn.nn.frame_decoder import FrameCNNDecoder
 from pyrodyn.nn.fusion.base import SHARED, Fusion
 from pyrodyn.nn.fusion.poe import ProductOfExperts
+from pyrodyn.objectives.elbo import observed_term_name
 from pyrodyn.priors.base import LatentPrior, PriorContext
 from pyrodyn.priors.normal import StandardNormalPrior
 
@@ -117,7 +119,7 @@ def horizon_curriculum(
     return step_schedule(hs, milestones)
 
 
-class LaDID(GenerativeModel):
+class LaDID(GenerativeModel, Generates, ForecastsFromContext, HasInstanceCode):
     """LaDID as a Pyro model/guide with named regularisers (see the module docstring).
 
     The model consumes *windows*: the first ``context`` steps of a batch are the context from
@@ -176,8 +178,6 @@ class LaDID(GenerativeModel):
             bulk of a video model's step, falls by ``L / S``. Not with ``reg.embedding`` or
             ``reg.overlap``, which need every step.
     """
-
-    is_dynamical = True
 
     def __init__(
         self,
@@ -632,7 +632,7 @@ class LaDID(GenerativeModel):
                 continue
             lp = site["log_prob_sum"]
             if site["is_observed"]:
-                key, term = "nll." + _modality_of(name, self.modalities), -lp
+                key, term = observed_term_name(name, self.modalities), -lp
             else:
                 key, term = "kl." + name, guide_tr.nodes[name]["log_prob_sum"] - lp
             terms[key] = terms.get(key, 0.0) + term / norm

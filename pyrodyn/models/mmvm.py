@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.likelihoods.base import Likelihood
 from pyrodyn.models.base import GenerativeModel
+from pyrodyn.models.capabilities import Imputes
 from pyrodyn.nn.decoders import Decoder, LinearDecoder, MLPDecoder
 from pyrodyn.nn.encoders.base import Encoder
 from pyrodyn.nn.fusion.base import SHARED, Fusion
@@ -39,7 +40,7 @@ def site_kl(q: dist.Distribution, p: dist.Distribution, value: Tensor) -> Tensor
         return q.log_prob(value) - p.log_prob(value)
 
 
-class MultimodalVAE(GenerativeModel):
+class MultimodalVAE(GenerativeModel, Imputes):
     """Per-modality encoders ``q_m(z | x_m)``, a fusion, and per-modality decoders/likelihoods.
 
     The fusion decides the latent sites (one shared latent, or one per modality for

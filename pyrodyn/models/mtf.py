@@ -60,6 +60,7 @@ from pyrodyn.dynamics.forcing import (
 )
 from pyrodyn.likelihoods.base import Likelihood
 from pyrodyn.models.base import GenerativeModel
+from pyrodyn.models.capabilities import ForecastsAhead, Generates
 from pyrodyn.nn.decoders import Decoder, LinearDecoder
 from pyrodyn.nn.encoders.base import Encoder
 from pyrodyn.nn.fusion.base import Fusion
@@ -88,7 +89,7 @@ def _is_ordinal(lik: Likelihood) -> bool:
     return isinstance(lik, Ordinal)
 
 
-class MTF(GenerativeModel):
+class MTF(GenerativeModel, Generates, ForecastsAhead):
     """Multimodal teacher forcing of a latent dynamics model.
 
     Args:
@@ -120,7 +121,6 @@ class MTF(GenerativeModel):
     """
 
     is_elbo: ClassVar[bool] = False
-    is_dynamical: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -27,10 +27,11 @@ from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.dynamics.base import DynamicsModel
 from pyrodyn.likelihoods.base import Likelihood
 from pyrodyn.models.base import GenerativeModel
+from pyrodyn.models.capabilities import Generates
 from pyrodyn.nn.decoders import Decoder, LinearDecoder
 
 
-class MultipleShooting(GenerativeModel):
+class MultipleShooting(GenerativeModel, Generates):
     """Free rollouts from learned shooting nodes with a continuity penalty.
 
     Args:
@@ -46,7 +47,6 @@ class MultipleShooting(GenerativeModel):
     """
 
     is_elbo: ClassVar[bool] = False
-    is_dynamical: ClassVar[bool] = True
 
     def __init__(
         self,

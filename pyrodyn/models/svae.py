@@ -7,9 +7,12 @@ models", AAAI 2017; used as a baseline by Brenner et al., ICML 2024)::
 
 with any discrete-time `DynamicsModel` F (default `LinearDynamics`) and one likelihood per
 modality. The guide is an amortised per-step diagonal Gaussian q(z_t | x) from a temporal encoder
-over all modalities concatenated. The ELBO is the base class's: ``nll.<modality>`` terms plus one
-KL term of the vectorised trajectory site ``prior.z`` (B, T, D), scaled by the KL weight
-``beta``.
+over all modalities concatenated, turned into a distribution over the prior's site by the guide
+family (mean-field by default). The ELBO is the base class's ``Trace_ELBO``: ``nll.<modality>``
+terms plus one KL term of the vectorised latent site ``prior.z``, scaled by the KL weight
+``beta``. The prior is a sequence slot: any `LatentPrior` of ``(B, T, D)`` trajectories works
+(OU, Fourier or dense GP, a dynamical prior); ``generate`` and ``forecast`` need a
+`DynamicalPrior` (a transition map to iterate).
 """
 
 from __future__ import annotations
@@ -26,14 +29,16 @@ from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.dynamics.base import DynamicsModel, LinearDynamics
 from pyrodyn.likelihoods.base import Likelihood
 from pyrodyn.models.base import GenerativeModel
+from pyrodyn.models.capabilities import ForecastsAhead, Generates
 from pyrodyn.nn.decoders import Decoder, LinearDecoder, MLPDecoder
 from pyrodyn.nn.encoders.base import Encoder
 from pyrodyn.nn.encoders.temporal_conv import TemporalConvEncoder, concat_observations
-from pyrodyn.priors.base import LatentPrior, PriorContext
+from pyrodyn.priors.base import SEQUENCE, LatentPrior, PriorContext, check_slot
 from pyrodyn.priors.dynamical import DynamicalPrior
+from pyrodyn.priors.guide import GuideFamily, MeanField
 
 
-class SVAE(GenerativeModel):
+class SVAE(GenerativeModel, Generates, ForecastsAhead):
     """Sequential VAE: amortised per-step Gaussian posterior, Markov dynamical prior.
 
     Args:
@@ -46,12 +51,14 @@ class SVAE(GenerativeModel):
         decoder_hidden: hidden widths of the ``"mlp"`` decoders.
         init_scale: initial prior scale s0 (learned).
         noise_scale: initial transition noise sigma (learned, per latent dimension).
-        prior: any `LatentPrior` over ``(T, D)`` trajectories instead of the dynamical prior
-            (a custom prior; ``dynamics``, ``init_scale`` and ``noise_scale`` are then unused).
-            ``generate`` and ``forecast`` need a `DynamicalPrior` (a transition map to iterate).
+        prior: any `LatentPrior` of the sequence slot (``(B, T, D)`` trajectories) instead of
+            the dynamical prior (``dynamics``, ``init_scale`` and ``noise_scale`` are then
+            unused). ``generate`` and ``forecast`` need a `DynamicalPrior`.
+        guide_family: how the encoder's per-step Gaussians become q over the prior's site
+            (default :class:`~pyrodyn.priors.guide.MeanField`).
     """
 
-    is_dynamical = True
+    generation_options = frozenset({"noise"})
 
     def __init__(
         self,
@@ -64,6 +71,7 @@ class SVAE(GenerativeModel):
         init_scale: float = 1.0,
         noise_scale: float = 0.1,
         prior: LatentPrior | None = None,
+        guide_family: GuideFamily | None = None,
     ) -> None:
         super().__init__(likelihoods)
         if int(latent_dim) < 1:
@@ -72,7 +80,7 @@ class SVAE(GenerativeModel):
         if prior is not None:
             if dynamics is not None:
                 raise ValueError("give either `prior` or `dynamics`, not both")
-            self.prior = self._checked("prior", prior, LatentPrior)
+            self.prior = check_slot(prior, "prior", SEQUENCE, self.latent_dim, "SVAE")
         else:
             if dynamics is None:
                 dynamics = LinearDynamics(self.latent_dim)
@@ -83,6 +91,11 @@ class SVAE(GenerativeModel):
             encoder = TemporalConvEncoder(input_dim, self.latent_dim)
         self.encoder = self._checked("encoder", encoder, Encoder, "an")
         self.decoders = nn.ModuleDict(self._make_decoders(decoder, decoder_hidden))
+        if guide_family is not None and not isinstance(guide_family, GuideFamily):
+            raise TypeError(
+                f"guide_family must be a GuideFamily, got {type(guide_family).__name__}"
+            )
+        self.guide_family = guide_family if guide_family is not None else MeanField()
 
     def _checked(self, name: str, part: Any, base: type, article: str = "a") -> Any:
         """``part`` if it is a ``base`` whose ``latent_dim`` matches the model's (else raises)."""
@@ -140,7 +153,7 @@ class SVAE(GenerativeModel):
         )
 
     def posterior(self, batch: MultimodalBatch) -> torch.distributions.Normal:
-        """q(z_t | x): a ``Normal`` with batch shape ``(B, T, D)``.
+        """The encoder's per-step Gaussians q(z_t | x): a ``Normal`` with batch ``(B, T, D)``.
 
         Steps beyond a sequence's length are hidden from the encoder (as missing), so padding
         never leaks into the posterior of valid steps.
@@ -162,19 +175,24 @@ class SVAE(GenerativeModel):
             self.observe(batch, params, step_mask=step_mask)
         return z
 
-    def guide(self, batch: MultimodalBatch, beta: float = 1.0) -> Tensor:
-        """q(z | x) at the prior's site, padding steps masked. Returns z ``(B, T, D)``."""
+    def variational(self, batch: MultimodalBatch) -> torch.distributions.Distribution:
+        """Q over the prior's site (batch ``(B,)``) from the guide family."""
         q = self.posterior(batch)
-        if batch.lengths is not None:
-            q = q.mask(batch.valid_steps()[..., None])
+        return self.guide_family(self.prior, q.loc, q.scale, self._context(batch))
+
+    def guide(self, batch: MultimodalBatch, beta: float = 1.0) -> Tensor:
+        """q(z | x) at the prior's site (padding steps masked). Returns the site value."""
+        q = self.variational(batch)
         with self.plate(batch), poutine.scale(scale=beta):
-            return pyro.sample(self.prior.site_name, q.to_event(2))
+            return pyro.sample(self.prior.site_name, q)
 
     # ------------------------------------------------------------------ inference outputs
     def encode(self, batch: MultimodalBatch) -> dict[str, Tensor]:
-        """Posterior means ``{"latent": (B, T, D)}``."""
+        """Posterior means in the time domain ``{"latent": (B, T, D)}``."""
         self.check_batch(batch)
-        return {"latent": self.posterior(batch).loc}
+        with torch.no_grad():
+            mean = self.variational(batch).mean
+            return {"latent": self.prior.to_latent(mean, self._context(batch))}
 
     def decode(self, latent: Tensor | Mapping[str, Tensor]) -> dict[str, dict[str, Tensor]]:
         """Decoder outputs per modality for latents ``(..., D)``."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pyro
 import pyro.distributions as dist
@@ -60,18 +62,38 @@ class PriorContext:
         return steps < self.lengths[:, None]
 
 
+SEQUENCE = "sequence"
+STATIC = "static"
+
+
 class LatentPrior(PyroModule):
     """p(z) of one latent tensor; subclasses implement :meth:`distribution`.
 
-    The distribution has batch shape ``(B,)`` (the sequence plate, opened by the composed model)
-    and event shape ``site_shape(ctx)``: ``(T, D)`` for a time series in the time domain,
-    ``(D,)`` for a static latent, or any other parameterisation (e.g. Fourier coefficients
-    ``(D, F)``) that :meth:`to_latent` maps to ``(B, T, D)``. Priors with several sites override
-    :meth:`forward` instead.
+    **The slot contract.** Every latent site of every model is a prior slot of one of two
+    shapes: a *sequence* slot, whose latent is a ``(B, T, D)`` trajectory, or a *static* slot,
+    whose latent is a ``(B, D)`` vector. A prior declares the shapes it serves
+    (:attr:`slot_shapes`; :func:`check_slot` fails at construction naming the slot). Its
+    distribution has batch shape ``(B,)`` (the sequence plate, opened by the composed model)
+    and an event in the prior's own parameterisation: ``(T, D)`` or ``(D,)`` in the time domain,
+    or e.g. Fourier coefficients ``(D, F)``, which :meth:`to_latent` maps to the slot's latent.
+    The model fills the :class:`PriorContext` (times, lengths, inputs, and the unimodal
+    posteriors for data-dependent priors, :attr:`needs_posteriors`).
+
+    **The guide side.** A model's guide reaches a slot through one interface: per-step Gaussian
+    pseudo-observations ``(B, [T,] D)`` from its encoder become a distribution over the prior's
+    site through the guide family (:mod:`pyrodyn.priors.guide`; mean-field by default, which
+    calls :meth:`posterior`). Priors in another parameterisation override :meth:`posterior`.
+
+    Priors with several sites override :meth:`forward` instead.
 
     Args:
         latent_dim: D, the number of latent dimensions.
     """
+
+    #: The slot shapes this prior serves: ``"sequence"`` ``(B, T, D)``, ``"static"`` ``(B, D)``.
+    slot_shapes: ClassVar[frozenset[str]] = frozenset({SEQUENCE})
+    #: Whether the prior needs the unimodal posteriors in its context (data-dependent priors).
+    needs_posteriors: ClassVar[bool] = False
 
     def __init__(self, latent_dim: int) -> None:
         super().__init__()
@@ -99,6 +121,35 @@ class LatentPrior(PyroModule):
         """Maps a site value to the latent in the time domain (identity by default)."""
         return value
 
+    def posterior(
+        self, loc: Tensor, scale: Tensor, ctx: PriorContext, weights: Tensor | None = None
+    ) -> dist.TorchDistribution:
+        """Element-wise mean-field posterior over the site's coordinates.
+
+        Args:
+            loc: ``(B, [T,] D)`` per-step Gaussian pseudo-observation means (encoder output).
+            scale: ``(B, [T,] D)`` positive scales.
+            ctx: the context.
+            weights: ``(B, T)`` or ``(B, T, D)`` step weights (0: no data at that step; priors
+                in the time domain ignore them: the encoder has already seen the masks).
+
+        Returns:
+            A distribution with batch shape ``(B, *site_shape)`` (event shape ``()``); the
+            default is ``Normal(loc, scale)``, padded steps masked.
+        """
+        q = dist.Normal(loc, scale)
+        mask = ctx.step_mask()
+        if mask is not None and loc.dim() == 3:
+            q = q.mask(mask[..., None].to(loc.device))
+        return q
+
+    def guide_distribution(
+        self, loc: Tensor, scale: Tensor, ctx: PriorContext, weights: Tensor | None = None
+    ) -> dist.TorchDistribution:
+        """:meth:`posterior` folded to batch ``(B,)``: the distribution a guide samples."""
+        q = self.posterior(loc, scale, ctx, weights)
+        return q.to_event(len(q.batch_shape) - 1)
+
     def sample(self, ctx: PriorContext, sample_shape: torch.Size = torch.Size()) -> Tensor:
         """Draws latents outside of any Pyro trace: ``(*sample_shape, B, T, D)``."""
         return self.to_latent(self.distribution(ctx).sample(sample_shape), ctx)
@@ -106,3 +157,59 @@ class LatentPrior(PyroModule):
     def log_prob(self, value: Tensor, ctx: PriorContext) -> Tensor:
         """Log density of site values ``(..., B, *site_shape)`` -> ``(..., B)``."""
         return self.distribution(ctx).log_prob(value)
+
+
+def check_slot(
+    prior: LatentPrior, slot: str, shape: str, latent_dim: int | None = None, owner: str = ""
+) -> LatentPrior:
+    """Checks that ``prior`` serves a slot; returns it.
+
+    Args:
+        prior: the prior given for the slot.
+        slot: the slot's name (the model's argument), for the message.
+        shape: ``"sequence"`` (latent ``(B, T, D)``) or ``"static"`` (``(B, D)``).
+        latent_dim: the D the slot needs (None: any).
+        owner: the model's name, for the message.
+
+    Raises:
+        TypeError: ``prior`` is not a `LatentPrior`.
+        ValueError: the prior does not serve the slot's shape or has another ``latent_dim``.
+    """
+    where = f"{owner} slot {slot!r}" if owner else f"slot {slot!r}"
+    if not isinstance(prior, LatentPrior):
+        raise TypeError(f"{where} needs a LatentPrior, got {type(prior).__name__}")
+    if shape not in prior.slot_shapes:
+        need = "(B, T, D) trajectories" if shape == SEQUENCE else "(B, D) vectors"
+        raise ValueError(
+            f"{where} is a {shape} slot (latents {need}); {type(prior).__name__} serves only "
+            f"{sorted(prior.slot_shapes)} slots"
+        )
+    if latent_dim is not None and prior.latent_dim != int(latent_dim):
+        raise ValueError(
+            f"{where} needs latent_dim {int(latent_dim)}, {type(prior).__name__} has "
+            f"{prior.latent_dim}"
+        )
+    return prior
+
+
+class ExpandableOverSamples:
+    """Mixin for whole-sequence distributions: ``expand`` adds leading sample dimensions.
+
+    Pyro's vectorised plates (``Predictive(parallel=True)``, vectorised particles) expand a
+    site's distribution to ``(*samples, B)``; the sequence batch ``B`` itself cannot change.
+    Subclasses compute ``log_prob`` by broadcasting and sample with :attr:`batch_shape`.
+    """
+
+    def expand(self, batch_shape, _instance=None):  # noqa: D102
+        batch_shape = torch.Size(batch_shape)
+        own = self.batch_shape
+        if batch_shape == own:
+            return self
+        if batch_shape[len(batch_shape) - len(own) :] != own:
+            raise ValueError(
+                f"{type(self).__name__} with batch {tuple(own)} cannot be expanded to "
+                f"{tuple(batch_shape)}: only leading sample dimensions may be added"
+            )
+        new = copy.copy(self)
+        new._batch_shape = batch_shape
+        return new

@@ -9,10 +9,10 @@ from pyro.nn import PyroParam
 from torch import Tensor
 
 from pyrodyn.dynamics.base import DynamicsModel
-from pyrodyn.priors.base import LatentPrior, PriorContext
+from pyrodyn.priors.base import ExpandableOverSamples, LatentPrior, PriorContext
 
 
-class MarkovTrajectory(dist.TorchDistribution):
+class MarkovTrajectory(ExpandableOverSamples, dist.TorchDistribution):
     """Gaussian Markov chain over a whole trajectory, scored in one vectorised call.
 
     ``log_prob(z) = log N(z_1; 0, s0^2) + sum_t log N(z_{t+1}; F(z_t, u_t), sigma^2)``, with
@@ -48,12 +48,6 @@ class MarkovTrajectory(dist.TorchDistribution):
         self.num_steps = num_steps
         m = dynamics.latent_dim
         super().__init__(torch.Size([batch_size]), torch.Size([num_steps, m]), validate_args)
-
-    def expand(self, batch_shape, _instance=None):  # noqa: D102
-        batch_shape = torch.Size(batch_shape)
-        if batch_shape == self.batch_shape:
-            return self
-        raise ValueError("MarkovTrajectory cannot be expanded beyond its sequence batch")
 
     def log_prob(self, value: Tensor) -> Tensor:
         """``(..., B, T, M) -> (..., B)``."""

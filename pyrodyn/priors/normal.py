@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pyro.distributions as dist
 
-from pyrodyn.priors.base import LatentPrior, PriorContext
+from pyrodyn.priors.base import SEQUENCE, STATIC, LatentPrior, PriorContext
 
 
 class StandardNormalPrior(LatentPrior):
     """z ~ N(0, I), independently per step: event ``(T, D)``, or ``(D,)`` for static latents."""
+
+    slot_shapes = frozenset({SEQUENCE, STATIC})
 
     def distribution(self, ctx: PriorContext) -> dist.TorchDistribution:
         """N(0, I) with batch ``(B,)``."""

@@ -20,10 +20,10 @@ from pyro.distributions import constraints
 from pyro.nn import PyroParam
 from torch import Tensor
 
-from pyrodyn.priors.base import LatentPrior, PriorContext
+from pyrodyn.priors.base import ExpandableOverSamples, LatentPrior, PriorContext
 
 
-class StationaryAR1(dist.TorchDistribution):
+class StationaryAR1(ExpandableOverSamples, dist.TorchDistribution):
     """Stationary Gaussian AR(1) trajectories with per-step coefficients.
 
     Batch shape ``(B,)``, event shape ``(T, D)``.
@@ -54,11 +54,6 @@ class StationaryAR1(dist.TorchDistribution):
         d = scale.shape[-1]
         super().__init__(torch.Size([batch_size]), torch.Size([num_steps, d]), validate_args)
 
-    def expand(self, batch_shape, _instance=None):  # noqa: D102
-        if torch.Size(batch_shape) == self.batch_shape:
-            return self
-        raise ValueError("StationaryAR1 cannot be expanded beyond its sequence batch")
-
     def _innovation_scale(self) -> Tensor:
         return self.scale * (1.0 - self.phi**2).clamp_min(1e-12).sqrt()
 
@@ -82,7 +77,7 @@ class StationaryAR1(dist.TorchDistribution):
         z = self.scale * eps[..., 0, :]
         out = [z]
         for t in range(1, self.num_steps):
-            z = phi[:, t - 1] * z + innov[:, t - 1] * eps[..., t, :]
+            z = phi[..., t - 1, :] * z + innov[..., t - 1, :] * eps[..., t, :]
             out.append(z)
         return torch.stack(out, dim=-2)
 

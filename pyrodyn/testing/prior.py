@@ -13,6 +13,7 @@ import pyro.poutine as poutine
 import pytest
 import torch
 
+from pyrodyn.models.params import local_params
 from pyrodyn.priors.base import LatentPrior, PriorContext
 
 
@@ -115,7 +116,7 @@ class PriorConformance:
     def test_device_and_local_params(self, prior_device: torch.device) -> None:
         prior, ctx = self._prior(prior_device), self.make_context(prior_device)
         pyro.clear_param_store()
-        with pyro.plate("sequences", ctx.num_sequences, dim=-1):
+        with local_params(prior), pyro.plate("sequences", ctx.num_sequences, dim=-1):
             latent = prior(ctx)
         assert latent.device.type == prior_device.type
         for p in prior.parameters():

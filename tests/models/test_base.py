@@ -47,8 +47,13 @@ def _batch(lengths=None) -> MultimodalBatch:
     )
 
 
-def test_model_and_guide_are_pyro_methods():
-    assert TinyVAE.model._pyrodyn_pyro_method and TinyVAE.guide._pyrodyn_pyro_method
+def test_model_and_guide_are_modules_holding_the_model():
+    m = TinyVAE()
+    assert isinstance(m.model, nn.Module) and m.model.owner is m
+    elbo = Trace_ELBO()(m.model, m.guide)
+    m.loss(_batch())
+    assert {id(p) for p in elbo.parameters()} == {id(p) for p in m.parameters()}
+    assert "bound pair method" in repr(m.guide)
 
 
 def test_loss_terms_and_value_match_trace_elbo():
@@ -98,19 +103,39 @@ def test_load_rejects_foreign_file(tmp_path):
         TinyVAE().load(tmp_path / "x.pt")
 
 
-def test_module_local_params_required():
-    with (
-        pyro.settings.context(module_local_params=False),
-        pytest.raises(RuntimeError, match="module_local_params=True"),
-    ):
-        TinyVAE()
+def test_import_changes_no_global_pyro_setting():
+    import subprocess
+    import sys
+
+    code = (
+        "import pyro; before = dict(pyro.settings.get()); import pyrodyn, pyrodyn.models, "
+        "pyrodyn.infer, pyrodyn.models.svae; assert dict(pyro.settings.get()) == before, "
+        "pyro.settings.get()"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_parameters_are_module_local():
+def test_parameters_are_module_local_in_pyrodyn_methods():
     a, b = TinyVAE(), TinyVAE()
     a.loss(_batch())
+    b.encode(_batch())
     assert len(pyro.get_param_store()) == 0
     assert not torch.equal(a.enc.weight, b.enc.weight)
+    assert not pyro.settings.get("module_local_params")
+
+
+def test_a_model_built_under_module_local_params_works_under_the_defaults():
+    with pyro.settings.context(module_local_params=True):
+        m = TinyVAE()
+    total, _ = m.loss(_batch())
+    Trace_ELBO().differentiable_loss(m.model, m.guide, _batch())
+    assert torch.isfinite(total)
+
+
+def test_elbo_must_be_a_pyrodyn_objective():
+    m = TinyVAE()
+    with pytest.raises(TypeError, match=r"model\.elbo must be a pyrodyn objective"):
+        m.elbo = Trace_ELBO()
 
 
 def test_check_batch_errors():
@@ -130,6 +155,18 @@ def test_constructor_rejects_non_likelihoods():
         TinyVAE.__bases__[0].__init__(TinyVAE.__new__(TinyVAE), {})
 
 
-def test_generate_default_is_a_loud_error():
-    with pytest.raises(TypeError, match="no latent dynamics"):
-        TinyVAE().generate(5)
+def test_capabilities_are_declared_not_sniffed():
+    from pyrodyn.models.capabilities import Generates, require
+
+    assert not TinyVAE.is_dynamical and not isinstance(TinyVAE(), Generates)
+    with pytest.raises(
+        TypeError, match="TinyVAE cannot free-run: it does not declare the Generates"
+    ):
+        require(TinyVAE(), Generates, "free-run")
+    with pytest.raises(
+        TypeError,
+        match=r"declares the capabilities \['Generates'\] but does not implement \['generate'\]",
+    ):
+
+        class Half(TinyVAE, Generates):
+            pass

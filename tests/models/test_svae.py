@@ -12,7 +12,7 @@ from pyrodyn.likelihoods.ordinal import Ordinal
 from pyrodyn.likelihoods.poisson import Poisson
 from pyrodyn.models.svae import SVAE
 from pyrodyn.nn.decoders import LinearDecoder
-from pyrodyn.testing.model import check_model_guide, check_svi_step
+from pyrodyn.testing.model import ModelConformance, check_model_guide, check_svi_step
 
 
 def _model(latent_dim: int = 3, **kw) -> SVAE:
@@ -179,5 +179,24 @@ def test_custom_prior_replaces_the_dynamical_prior():
         model.generate(5)
     with pytest.raises(ValueError, match="either `prior` or `dynamics`"):
         SVAE({"x": Gaussian(3)}, latent_dim=2, prior=prior, dynamics=LinearDynamics(2))
-    with pytest.raises(ValueError, match=r"prior\.latent_dim"):
+    with pytest.raises(ValueError, match=r"slot .prior. needs latent_dim 3"):
         SVAE({"x": Gaussian(3)}, latent_dim=3, prior=OrnsteinUhlenbeckPrior(2))
+
+
+class TestSVAEConformance(ModelConformance):
+    def make_model(self):
+        return _model()
+
+    def make_batch(self):
+        return _batch()
+
+    def swap_prior(self, model):
+        from gpytorch.kernels import RBFKernel
+
+        from pyrodyn.priors.gp.fourier import FourierGPPrior
+
+        return SVAE(
+            {"g": Gaussian(2), "p": Poisson(3), "o": Ordinal(2, 4)},
+            latent_dim=3,
+            prior=FourierGPPrior(RBFKernel(batch_shape=torch.Size([3])), 3),
+        )
