@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Mapping
+from typing import ClassVar
 
 import pyro
 import pyro.distributions as dist
@@ -32,6 +33,10 @@ class Likelihood(PyroModule):
 
     #: Value substituted for missing entries before any log_prob (must lie in the support).
     placeholder: float = 0.0
+    #: Trait: the support is continuous (real values: Gaussian, Laplace) rather than discrete
+    #: (counts, categories, ordinal codes, binary). Code that needs "continuous channels" (input
+    #: noise, state-space metrics, standardisation) reads this, never the class.
+    continuous: ClassVar[bool] = False
 
     def __init__(self, feature_shape: int | tuple[int, ...], *, name: str | None = None) -> None:
         super().__init__()
@@ -178,6 +183,16 @@ class Likelihood(PyroModule):
     def default_prediction(self, params: Mapping[str, Tensor]) -> Tensor:
         """The family's natural point prediction (mean; ordinal and categorical use the mode)."""
         return self.mean(params)
+
+    def init_from_data(self, obs: Tensor, mask: Tensor) -> None:
+        """Trait: initialises data-dependent parameters from observations (no-op by default).
+
+        Called once before training (e.g. a Poisson intercept at the log of the mean count).
+
+        Args:
+            obs: ``(..., *feature_shape)`` observations.
+            mask: bool, same shape; False entries are missing.
+        """
 
     def init_decoder_head(self, name: str, weight: Tensor, bias: Tensor | None) -> None:
         """Hook to initialise the decoder head producing ``params[name]`` (no-op by default)."""

@@ -33,6 +33,8 @@ class Gaussian(Likelihood):
         name: modality name for error messages.
     """
 
+    continuous = True
+
     def __init__(
         self,
         feature_shape: int | tuple[int, ...],

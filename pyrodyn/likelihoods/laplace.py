@@ -27,6 +27,8 @@ class Laplace(Likelihood):
         name: modality name for error messages.
     """
 
+    continuous = True
+
     def __init__(
         self,
         feature_shape: int | tuple[int, ...],

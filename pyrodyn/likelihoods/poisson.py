@@ -70,6 +70,16 @@ class Poisson(Likelihood):
         """Counts."""
         return "non-negative integer counts"
 
+    def init_from_data(self, obs: Tensor, mask: Tensor) -> None:
+        """Sets the intercept to the log of each feature's mean observed count (if learned)."""
+        if self.intercept is None:
+            return
+        with torch.no_grad():
+            dims = tuple(range(obs.dim() - len(self.feature_shape)))
+            w = mask.to(obs.dtype)
+            mean = (obs * w).sum(dims) / w.sum(dims).clamp_min(1.0)
+            self.intercept.copy_(torch.log(mean.clamp_min(1e-3)))
+
     def init_decoder_head(self, name: str, weight: Tensor, bias: Tensor | None) -> None:
         """Weights ``N(0, 0.001^2)`` as in the MTF reference; zero bias."""
         with torch.no_grad():

@@ -67,3 +67,22 @@ def test_validation_message():
     lik = Poisson(2, name="spikes")
     with pytest.raises(ValueError, match=r"'spikes'.*-1\.0.*non-negative integer counts"):
         lik.validate(torch.tensor([[1.0, -1.0]]))
+
+
+def test_init_from_data_sets_the_intercept_to_the_log_mean_count():
+    lik = Poisson(2)
+    obs = torch.tensor([[[1.0, 4.0], [3.0, 0.0]], [[2.0, 8.0], [99.0, 0.0]]])
+    mask = torch.ones_like(obs, dtype=torch.bool)
+    mask[1, 1, 0] = False  # the 99 is missing
+    lik.init_from_data(obs, mask)
+    torch.testing.assert_close(lik.intercept.detach(), torch.log(torch.tensor([2.0, 3.0])))
+    no_intercept = Poisson(2, intercept=False)
+    no_intercept.init_from_data(obs, mask)  # nothing to set
+    assert no_intercept.intercept is None
+
+
+def test_support_traits():
+    from pyrodyn.likelihoods import Bernoulli, Categorical, Gaussian, Laplace, Ordinal
+
+    assert Gaussian.continuous and Laplace.continuous
+    assert not any(c.continuous for c in (Poisson, Ordinal, Categorical, Bernoulli))
