@@ -109,6 +109,8 @@ class GenerativeModel(PyroModule):
     is_static: ClassVar[bool] = False
     #: Whether the model free-runs latent dynamics (derived from the `Generates` capability).
     is_dynamical: ClassVar[bool] = False
+    #: The objective class :meth:`default_elbo` builds (and the app layer's default).
+    default_objective: ClassVar[type[TermsELBO]] = TraceELBO
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -142,8 +144,8 @@ class GenerativeModel(PyroModule):
 
     # ------------------------------------------------------------------ the objective
     def default_elbo(self) -> TermsELBO:
-        """The ELBO the model is trained with unless one is assigned (``Trace_ELBO``)."""
-        return TraceELBO()
+        """The ELBO the model is trained with unless one is assigned (:attr:`default_objective`)."""
+        return self.default_objective()
 
     @property
     def elbo(self) -> TermsELBO:
@@ -182,6 +184,13 @@ class GenerativeModel(PyroModule):
     def encode(self, batch: MultimodalBatch) -> dict[str, Tensor]:
         """Posterior means: ``{"latent": (B, T, D) or (B, D), ...}`` plus model-specific parts."""
         raise NotImplementedError(f"{type(self).__name__} must implement encode(batch)")
+
+    def init_from_data(self, batch: MultimodalBatch) -> None:
+        """Initialises data-dependent parameters before training (no-op by default).
+
+        ``fit`` calls it once, on the first training batch, when a fit starts (not on resume).
+        Models that want their likelihoods' :meth:`Likelihood.init_from_data` call it here.
+        """
 
     def plate(self, batch: MultimodalBatch) -> pyro.plate:
         """The sequence plate ``"sequences"`` (dim -1) of a batch."""

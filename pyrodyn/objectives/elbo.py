@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from pyro.distributions.util import is_identically_zero, scale_and_mask
@@ -73,10 +73,22 @@ class TermsELBO:
             ``max_plate_nesting``, ...).
     """
 
+    #: Model-config keys that moved from a model constructor into this objective's options (the
+    #: app layer moves them from ``model:`` to ``objective:`` when it reads an old run).
+    legacy_model_keys: ClassVar[frozenset[str]] = frozenset()
+
     def __init__(self, *, options: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.options: dict[str, Any] = dict(options or {})
         self.modalities: list[str] = []
+
+    @classmethod
+    def legacy_spec(cls, moved: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``objective:`` config spec for model keys of an old run (:attr:`legacy_model_keys`).
+
+        Override where an old key selects another objective (a reference-parity switch).
+        """
+        return {"type": cls.__name__, **moved}
 
     # ------------------------------------------------------------------ recipe hooks
     def prepare(
