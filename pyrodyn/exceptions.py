@@ -17,3 +17,7 @@ class ShapeError(ValueError):
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a non-finite loss that a rollback could not cure."""
+
+
+class ConfigError(ValueError):
+    """A run configuration is invalid (unknown key, missing value, wrong type)."""

@@ -169,7 +169,7 @@ def svae_twin(model, batch, beta: float = 1.0) -> torch.Tensor:
 def mmgpvae_twin(model, batch) -> torch.Tensor:
     """MM-GPVAE's loss (closed-form KLs) without Pyro (same draws as ``model.loss``)."""
     model._check(batch)
-    model._init_intercepts(batch)
+    model.init_from_data(batch)
     ctx = model.context(batch)
     qs = model.posteriors(batch)
     total = 0.0

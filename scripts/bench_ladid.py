@@ -42,7 +42,7 @@ from pyrodyn.metrics.forecast import (
     forecast_nmse_curve,
     offgrid_nmse_curve,
 )
-from pyrodyn.models.ladid import LaDID
+from pyrodyn.models.ladid import LaDID, LaDIDObjective
 from pyrodyn.nn.encoders.ct_transformer import ContinuousTimeTransformer
 
 CONTEXT, HORIZON, DT = 10, 50, 0.05
@@ -93,8 +93,10 @@ def build_ladid(
     dynamics=None,
     learn_scale=True,
     code_dim: int | None = None,
-    **kw,
+    time_step: float | None = None,
+    **recipe,
 ) -> LaDID:
+    """A LaDID of the benchmark's sizes; ``recipe`` options go to its :class:`LaDIDObjective`."""
     k = args.code_dim if code_dim is None else code_dim
     liks = {m: Gaussian(s, scale=0.1, learn_scale=learn_scale) for m, s in shapes.items()}
     k_s = args.split_state
@@ -104,6 +106,7 @@ def build_ladid(
         )
         for m, s in shapes.items()
     }
+    kw: dict[str, Any] = {}
     if k_s:
         # the initial-state part of a split code, from the first --state-frames frames
         kw["state_encoders"] = {
@@ -111,8 +114,8 @@ def build_ladid(
             for m, s in shapes.items()
         }
         kw["state_frames"] = args.state_frames
-        kw["constants_crop"] = args.constants_crop
-        kw["embedding_weight"] = 0.0
+        recipe["constants_crop"] = args.constants_crop
+        recipe["embedding_weight"] = 0.0
     if dynamics is None:
         dynamics = QueryDynamics(
             k,
@@ -124,7 +127,9 @@ def build_ladid(
             time_scale=args.time_scale,
             rate_features=(k - k_s) if (k_s and args.time_scale) else None,
         )
-    return LaDID(liks, encs, dynamics, context=CONTEXT, **kw)
+    model = LaDID(liks, encs, dynamics, context=CONTEXT, time_step=time_step, **kw)
+    model.elbo = LaDIDObjective(**recipe)
+    return model
 
 
 def train(model, data, budget: float, args: argparse.Namespace, schedules=None) -> dict:

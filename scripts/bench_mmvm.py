@@ -41,6 +41,7 @@ torch.set_num_threads(1)
 import pyrodyn  # noqa: E402, F401
 from pyrodyn.infer.fit import fit  # noqa: E402
 from pyrodyn.models.mmvm import MultimodalVAE  # noqa: E402
+from pyrodyn.models.multimodal_vae_objective import MultimodalVAEObjective  # noqa: E402
 from pyrodyn.nn.fusion import (  # noqa: E402
     MMVM,
     Independent,
@@ -96,8 +97,8 @@ def _polydigits_task(args: tuple) -> dict:
         },
         _make_fusion(name, opts),
         decoder_hidden=(opts["hidden"],),
-        beta=opts["beta"],
     )
+    model.elbo = MultimodalVAEObjective(beta=opts["beta"])
     t0 = time.perf_counter()
     fit(
         model,
@@ -407,14 +408,15 @@ def _basicmotions_model(name: str, latent_dim: int, beta: float, a: argparse.Nam
     else:
         encoders = {m: SequencePoolEncoder(3, latent_dim, bins=a.bins) for m in mods}
         likelihoods = {m: Gaussian((100, 3)) for m in mods}
-    return MultimodalVAE(
+    model = MultimodalVAE(
         likelihoods,
         encoders,
         FUSIONS[name](),
         decoder_hidden=(a.hidden,) if a.hidden else (),
-        beta=beta,
         static=not a.per_step,
     )
+    model.elbo = MultimodalVAEObjective(beta=beta)
+    return model
 
 
 def _basicmotions_fit(

@@ -40,7 +40,7 @@ def _fit_command(args: argparse.Namespace, seed: int, run_dir: str) -> list[str]
     cmd = [
         sys.executable,
         "-m",
-        "pyrodyn.cli",
+        "pyrodyn",
         "fit",
         args.config,
         "--set",
@@ -75,12 +75,14 @@ def _fit_all(args: argparse.Namespace) -> dict[int, tuple[list[str], float]]:
 
 
 def _evaluate(args: argparse.Namespace, run_dir: str) -> dict[str, float]:
+    from pyrodyn.app.generation import init_batch
+    from pyrodyn.app.rundir import load_run
     from pyrodyn.data.dataset import MultimodalDataset
     from pyrodyn.metrics.power_spectrum import d_h
     from pyrodyn.metrics.state_space import d_stsp, out_of_range_fraction
-    from pyrodyn.run import init_batch, load_run
 
-    model, cfg, std = load_run(run_dir)
+    run = load_run(run_dir)
+    model, cfg, std = run.model, run.config, run.standardizer
     cut = int(cfg["run"]["train_steps"])
     with np.load(args.truth) as f:
         truth = np.asarray(f[args.truth_key or args.modality], dtype=np.float64)

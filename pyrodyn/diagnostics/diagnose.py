@@ -1,18 +1,18 @@
-"""The ``diagnose`` workflow: every diagnostic of a fitted model, written to a folder.
+"""The ``diagnose`` workflow: every diagnostic of a fitted model in memory, written to a folder.
 
-Draws -> ``posterior.nc``, importance diagnostics, LOO, PPCs, figures, ``diagnostics.md`` /
-``diagnostics.json``.
-
-:func:`diagnose` works on a model and data in memory; :func:`diagnose_run` loads a run directory
-written by ``pyrodyn fit`` (``config.yaml`` + ``checkpoint.pt``) and is what the command line
-``pyrodyn diagnose RUN_DIR [--data FILE]`` calls.
+Draws -> ``posterior.nc``, importance diagnostics, LOO, PPCs, ``diagnostics.md`` /
+``diagnostics.json``, and figures through a figure writer (``figures=``, e.g.
+:func:`pyrodyn.plots.diagnosis_figures`: figures live in :mod:`pyrodyn.plots`, which builds on
+this package). Reading run directories is the application's business
+(:mod:`pyrodyn.app.diagnose`, ``pyrodyn diagnose RUN_DIR``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,13 +20,14 @@ import numpy as np
 from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.data.dataset import MultimodalDataset
 from pyrodyn.diagnostics.amortisation import amortisation_gap
-from pyrodyn.diagnostics.importance import importance_from_draws
+from pyrodyn.diagnostics.importance import ImportanceDiagnostics, importance_from_draws
 from pyrodyn.diagnostics.inference_data import draws_to_inference_data, write_posterior
 from pyrodyn.diagnostics.loo import loo_all
 from pyrodyn.diagnostics.ppc import dynamics_checks, ppc_summary
 from pyrodyn.diagnostics.report import write_json, write_markdown
 from pyrodyn.diagnostics.sampling import PosteriorDraws, draw_posterior, select_trials
 from pyrodyn.models.base import GenerativeModel
+from pyrodyn.models.capabilities import Generates
 
 log = logging.getLogger(__name__)
 
@@ -37,62 +38,25 @@ NOT_ELBO = (
 )
 
 
-def _figures(
-    model: GenerativeModel,
-    draws: PosteriorDraws,
-    out_dir: str,
-    importance: Any,
-    dynamics: Mapping[str, Any] | None,
-    history: str | None,
-) -> list[str]:
-    from pyrodyn import plots
+@dataclass(frozen=True)
+class Diagnosis:
+    """What a figure writer gets from :func:`diagnose`.
 
-    files = []
+    Attributes:
+        draws: the posterior draws and their predictive replications.
+        importance: importance diagnostics per trial (None where they do not apply).
+        dynamics: power spectra and generated states of the dynamics checks (None: not run).
+        history: a ``history.csv`` to plot (None: none).
+    """
 
-    def save(name: str, fn: Any, *args: Any, **kw: Any) -> None:
-        path = os.path.join(out_dir, name)
-        try:
-            fn(*args, path=path, **kw)
-        except (ValueError, KeyError, IndexError) as err:  # a figure must not sink the report
-            log.warning("figure %s skipped: %s", name, err)
-            return
-        files.append(name)
+    draws: PosteriorDraws
+    importance: ImportanceDiagnostics | None
+    dynamics: Mapping[str, Any] | None
+    history: str | None
 
-    save("ppc.png", plots.plot_ppc, draws, title="posterior predictive checks")
-    save("calibration.png", plots.plot_calibration, draws)
-    if importance is not None:
-        save("khat.png", plots.plot_khat, importance, title="importance diagnostics per trial")
-    traj = next(
-        (v for v in draws.latents.values() if v.ndim == 4 and not draws.static),
-        next((v for v in draws.deterministic.values() if v.ndim == 4), None),
-    )
-    if traj is not None:
-        save(
-            "latents.png",
-            plots.plot_latents,
-            traj[:, 0],
-            times=None if draws.times is None else draws.times[0],
-            title="latent trajectory of trial 0 (posterior draws)",
-        )
-    if dynamics:
-        specs = {m: r for m, r in dynamics.items() if not m.startswith("_")}
-        if specs:
-            save("spectra.png", plots.plot_power_spectra, specs)
-        gen = dynamics.get("_generated_mean") or dynamics.get("_generated", {})
-        for m, g in gen.items():
-            if draws.kind.get(m) == "continuous" and g.shape[-1] >= 2:
-                obs = np.nan_to_num(draws.observed[m][0].reshape(-1, g.shape[-1]))
-                save(
-                    "attractor.png",
-                    plots.plot_attractor,
-                    obs,
-                    g[0],
-                    title=f"{m}: observed (trial 0) vs generated mean read-out",
-                )
-                break
-    if history and os.path.exists(history):
-        save("history.png", plots.plot_history, history, title="training history")
-    return files
+
+#: ``figures(diagnosis, out_dir) -> file names written`` (e.g. ``pyrodyn.plots.diagnosis_figures``).
+FigureWriter = Callable[[Diagnosis, str], list]
 
 
 def diagnose(
@@ -104,15 +68,15 @@ def diagnose(
     num_trials: int | None = 64,
     window: int | None = None,
     amortisation_steps: int = 100,
-    figures: bool = True,
+    figures: FigureWriter | None = None,
     history: str | os.PathLike | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Runs every diagnostic on a fitted model and writes the results to ``out_dir``.
 
-    Writes ``posterior.nc`` (ArviZ), ``diagnostics.json``, ``diagnostics.md`` and PNG figures
-    (``ppc``, ``calibration``, ``khat``, ``latents``, ``spectra``, ``attractor``, ``history``
-    where they apply).
+    Writes ``posterior.nc`` (ArviZ), ``diagnostics.json``, ``diagnostics.md`` and, with a figure
+    writer, its figures (:func:`pyrodyn.plots.diagnosis_figures`: ``ppc``, ``calibration``,
+    ``khat``, ``latents``, ``spectra``, ``attractor``, ``history`` where they apply).
 
     Args:
         model: the fitted model.
@@ -123,8 +87,9 @@ def diagnose(
         num_trials: diagnose at most this many trials (windows for a long recording).
         window: cut trials into windows of this length first.
         amortisation_steps: per-trial refinement steps for the amortisation gap (0 skips it).
-        figures: write the PNG figures.
-        history: a ``history.csv`` to plot.
+        figures: a figure writer ``figures(diagnosis, out_dir) -> file names`` (None or False:
+            no figures).
+        history: a ``history.csv`` for the figure writer to plot.
         extra: more entries for the summary (run dir, data path, ...).
 
     Returns:
@@ -132,6 +97,11 @@ def diagnose(
     """
     if not isinstance(num_samples, (int, np.integer)) or int(num_samples) < 1:
         raise ValueError(f"num_samples (K) must be an integer >= 1, got {num_samples!r}")
+    if figures is not None and figures is not False and not callable(figures):
+        raise TypeError(
+            "figures must be a figure writer figures(diagnosis, out_dir) -> file names, e.g. "
+            f"pyrodyn.plots.diagnosis_figures, or None; got {figures!r}"
+        )
     out = os.fspath(out_dir)
     os.makedirs(out, exist_ok=True)
     batch = select_trials(data, num_trials, window=window)
@@ -139,7 +109,7 @@ def diagnose(
     summary: dict[str, Any] = {
         "model": type(model).__name__,
         "is_elbo": bool(model.is_elbo),
-        "is_dynamical": bool(model.is_dynamical),
+        "is_dynamical": isinstance(model, Generates),
         "num_trials": draws.num_trials,
         "num_samples": draws.num_samples,
         "window": window,
@@ -169,7 +139,7 @@ def diagnose(
         summary["loo"] = {m: r.summary() for m, r in loo_all(draws).items()}
     summary["ppc"] = {m: ppc_summary(draws, m) for m in draws.predictive}
     dynamics = None
-    if model.is_dynamical and not batch.static:
+    if isinstance(model, Generates) and not batch.static:
         try:
             dynamics = dynamics_checks(model, batch, draws)
         except (TypeError, NotImplementedError, AttributeError, ValueError) as err:
@@ -183,26 +153,12 @@ def diagnose(
             }
     if figures:
         hist = None if history is None else os.fspath(history)
-        files += _figures(model, draws, out, importance, dynamics, hist)
+        files += list(figures(Diagnosis(draws, importance, dynamics, hist), out))
     files += ["diagnostics.json", "diagnostics.md"]
     summary["files"] = files
     write_json(summary, os.path.join(out, "diagnostics.json"))
     write_markdown(summary, os.path.join(out, "diagnostics.md"))
     return summary
-
-
-def check_run_dir(run_dir: str | os.PathLike) -> str:
-    """Raises a clear error unless ``run_dir`` is a run directory with a checkpoint."""
-    run_dir = os.fspath(run_dir)
-    if not os.path.isdir(run_dir):
-        raise FileNotFoundError(f"run directory {run_dir!r} does not exist")
-    ckpt = os.path.join(run_dir, "checkpoint.pt")
-    if not os.path.exists(ckpt):
-        raise FileNotFoundError(
-            f"run directory {run_dir!r} has no checkpoint.pt; diagnose needs a fitted run "
-            "(written by `pyrodyn fit`)"
-        )
-    return run_dir
 
 
 def check_modalities(model: GenerativeModel, dataset: MultimodalDataset, source: str) -> None:
@@ -223,66 +179,4 @@ def check_modalities(model: GenerativeModel, dataset: MultimodalDataset, source:
             )
 
 
-def diagnose_run(
-    run_dir: str | os.PathLike,
-    data: str | os.PathLike | None = None,
-    *,
-    out: str | os.PathLike | None = None,
-    num_samples: int = 100,
-    num_trials: int | None = 64,
-    window: int | None = None,
-    amortisation_steps: int = 100,
-    figures: bool = True,
-    seed: int = 0,
-) -> tuple[str, dict[str, Any]]:
-    """Diagnoses a run directory written by ``pyrodyn fit`` (``pyrodyn diagnose RUN_DIR``).
-
-    Args:
-        run_dir: holds ``config.yaml`` and ``checkpoint.pt``.
-        data: an ``.npz`` with the run's modalities (default: the configured ``data.path``);
-            it is standardised with the run's recorded map.
-        out: output folder (default ``RUN_DIR/diagnostics``).
-        num_samples: guide draws per trial (the K of the importance diagnostics), >= 1.
-        num_trials: at most this many trials (windows of a long recording).
-        window: window length for a long recording (default the config's ``data.window``).
-        amortisation_steps: refinement steps of the amortisation gap (0 skips it).
-        figures: write PNG figures.
-        seed: seed of the draws.
-
-    Returns:
-        ``(output folder, summary)``.
-
-    Raises:
-        FileNotFoundError: no run directory, no ``checkpoint.pt``, or no data file.
-        ValueError: data whose modalities or feature shapes differ from the run's, or K < 1.
-    """
-    import pyro
-
-    from pyrodyn.run import load_data, load_run
-
-    if not isinstance(num_samples, (int, np.integer)) or int(num_samples) < 1:
-        raise ValueError(f"num_samples (K) must be an integer >= 1, got {num_samples!r}")
-    run_dir = check_run_dir(run_dir)
-    model, cfg, standardizer = load_run(run_dir)
-    source = os.fspath(data) if data is not None else str(cfg["data"]["path"])
-    dataset = load_data(cfg, data, standardizer)
-    check_modalities(model, dataset, source)
-    if window is None and not dataset.static:
-        cfg_window = cfg["data"].get("window")
-        if dataset.single_recording and cfg_window:
-            window = int(cfg_window)
-    out_dir = os.fspath(out) if out is not None else os.path.join(run_dir, "diagnostics")
-    pyro.set_rng_seed(int(seed))
-    summary = diagnose(
-        model,
-        dataset,
-        out_dir,
-        num_samples=int(num_samples),
-        num_trials=num_trials,
-        window=window,
-        amortisation_steps=amortisation_steps,
-        figures=figures,
-        history=os.path.join(run_dir, "history.csv"),
-        extra={"run_dir": run_dir, "data": source, "seed": int(seed)},
-    )
-    return out_dir, summary
+__all__ = ["NOT_ELBO", "Diagnosis", "FigureWriter", "check_modalities", "diagnose"]

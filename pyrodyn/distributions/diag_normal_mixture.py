@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from pyro.distributions import Normal, TorchDistribution
 from torch import Tensor
-from torch.distributions import constraints
+from torch.distributions import Independent, constraints, register_kl
+from torch.distributions import Normal as TorchNormal
 
-#: Names of the estimators of KL(q || mixture) (see :mod:`pyrodyn.distributions.mixture_kl`).
-KL_ESTIMATORS: tuple[str, ...] = ("pairwise", "lse", "mc")
+from pyrodyn.distributions.mixture_kl import KL_ESTIMATORS, kl_estimate
 
 
 class DiagNormalMixture(TorchDistribution):
@@ -133,5 +133,39 @@ class DiagNormalMixture(TorchDistribution):
         return Normal(self.mean, self.variance.sqrt())
 
 
-# registers kl_divergence(Independent(Normal), DiagNormalMixture) whenever the class is used
-from pyrodyn.distributions import mixture_kl as _mixture_kl  # noqa: E402, F401
+def uniform_mixture(
+    locs: Tensor, scales: Tensor, available: Tensor, *, kl_estimator: str | None = None
+) -> DiagNormalMixture:
+    """Uniform mixture over the available components.
+
+    Args:
+        locs: ``(..., K, D)``.
+        scales: ``(..., K, D)``.
+        available: ``(..., K)`` bool; a row with no component becomes N(0, I) (padding steps).
+        kl_estimator: passed to :class:`DiagNormalMixture`.
+    """
+    none = ~available.any(-1, keepdim=True)
+    first = torch.zeros_like(available)
+    first[..., 0] = True
+    fill = none & first
+    locs = torch.where(fill[..., None], torch.zeros_like(locs), locs)
+    scales = torch.where(fill[..., None], torch.ones_like(scales), scales)
+    keep = available | fill
+    logits = torch.zeros_like(locs[..., 0]).masked_fill(~keep, float("-inf"))
+    return DiagNormalMixture(locs, scales, logits, kl_estimator=kl_estimator)
+
+
+@register_kl(Independent, DiagNormalMixture)
+def _kl_independent_normal_mixture(q: Independent, p: DiagNormalMixture) -> Tensor:
+    base = q.base_dist
+    if (
+        not isinstance(base, TorchNormal)
+        or q.reinterpreted_batch_ndims != 1
+        or p.kl_estimator not in ("pairwise", "lse")
+    ):
+        # torch's KL registry protocol: no closed form here, so Pyro falls back to Monte Carlo
+        raise NotImplementedError
+    return kl_estimate(base.loc, base.scale, p, p.kl_estimator)
+
+
+__all__ = ["KL_ESTIMATORS", "DiagNormalMixture", "uniform_mixture"]

@@ -10,19 +10,24 @@ Sutter et al., "Unity by Diversity: Improved Representation Learning in Multimod
   log-sum-exp); at most ``-log pi_self`` when ``q`` is one of the components.
 * ``mc``: ``log q(z) - log h(z)`` with ``z ~ q``, unbiased for the exact KL.
 
-Importing this module registers ``kl_divergence(Independent(Normal), DiagNormalMixture)``: it
-returns the estimator named by the mixture's ``kl_estimator`` (``pairwise``/``lse``) and raises
-``NotImplementedError`` otherwise, so callers such as ``TraceMeanField_ELBO`` fall back to Monte
-Carlo, which is the ``mc`` estimator.
+:mod:`pyrodyn.distributions.diag_normal_mixture` registers ``kl_divergence(Independent(Normal),
+DiagNormalMixture)`` with these: it returns the estimator named by the mixture's
+``kl_estimator`` (``pairwise``/``lse``) and raises ``NotImplementedError`` otherwise, so callers
+such as ``TraceMeanField_ELBO`` fall back to Monte Carlo, which is the ``mc`` estimator. The
+functions take any mixture with ``locs``/``scales`` ``(*batch, K, D)``, ``weights``,
+``log_weights`` and ``log_prob`` (duck-typed, so this module does not import the class).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
-from torch.distributions import Independent, Normal, register_kl
+from torch.distributions import Normal
 
-from pyrodyn.distributions.diag_normal_mixture import KL_ESTIMATORS, DiagNormalMixture
+#: Names of the estimators of KL(q || mixture).
+KL_ESTIMATORS: tuple[str, ...] = ("pairwise", "lse", "mc")
 
 
 def gaussian_kl(q_loc: Tensor, q_scale: Tensor, p_loc: Tensor, p_scale: Tensor) -> Tensor:
@@ -32,19 +37,19 @@ def gaussian_kl(q_loc: Tensor, q_scale: Tensor, p_loc: Tensor, p_scale: Tensor) 
     return 0.5 * (var_ratio + t1 - 1.0 - var_ratio.log()).sum(-1)
 
 
-def component_kls(q_loc: Tensor, q_scale: Tensor, mixture: DiagNormalMixture) -> Tensor:
+def component_kls(q_loc: Tensor, q_scale: Tensor, mixture: Any) -> Tensor:
     """``KL(q || p_k)`` for every component: q ``(*batch, D)`` -> ``(*batch, K)``."""
     return gaussian_kl(q_loc.unsqueeze(-2), q_scale.unsqueeze(-2), mixture.locs, mixture.scales)
 
 
-def kl_pairwise(q_loc: Tensor, q_scale: Tensor, mixture: DiagNormalMixture) -> Tensor:
+def kl_pairwise(q_loc: Tensor, q_scale: Tensor, mixture: Any) -> Tensor:
     """Jensen bound ``sum_k pi_k KL(q || p_k)`` ``(*batch)``; absent components count 0."""
     kls = component_kls(q_loc, q_scale, mixture)
     w = mixture.weights
     return torch.where(w > 0, w * kls, torch.zeros_like(kls)).sum(-1)
 
 
-def kl_lse(q_loc: Tensor, q_scale: Tensor, mixture: DiagNormalMixture) -> Tensor:
+def kl_lse(q_loc: Tensor, q_scale: Tensor, mixture: Any) -> Tensor:
     """Log-sum-exp bound ``-log sum_k pi_k exp(-KL(q || p_k))`` ``(*batch)``."""
     kls = component_kls(q_loc, q_scale, mixture)
     return -torch.logsumexp(mixture.log_weights - kls, -1)
@@ -53,7 +58,7 @@ def kl_lse(q_loc: Tensor, q_scale: Tensor, mixture: DiagNormalMixture) -> Tensor
 def kl_mc(
     q_loc: Tensor,
     q_scale: Tensor,
-    mixture: DiagNormalMixture,
+    mixture: Any,
     *,
     num_samples: int = 1,
     value: Tensor | None = None,
@@ -80,7 +85,7 @@ def kl_mc(
 def kl_estimate(
     q_loc: Tensor,
     q_scale: Tensor,
-    mixture: DiagNormalMixture,
+    mixture: Any,
     estimator: str,
     *,
     num_samples: int = 1,
@@ -96,20 +101,8 @@ def kl_estimate(
     raise ValueError(f"unknown KL estimator {estimator!r}; expected one of {list(KL_ESTIMATORS)}")
 
 
-@register_kl(Independent, DiagNormalMixture)
-def _kl_independent_normal_mixture(q: Independent, p: DiagNormalMixture) -> Tensor:
-    base = q.base_dist
-    if (
-        not isinstance(base, Normal)
-        or q.reinterpreted_batch_ndims != 1
-        or p.kl_estimator not in ("pairwise", "lse")
-    ):
-        # torch's KL registry protocol: no closed form here, so Pyro falls back to Monte Carlo
-        raise NotImplementedError
-    return kl_estimate(base.loc, base.scale, p, p.kl_estimator)
-
-
 __all__ = [
+    "KL_ESTIMATORS",
     "component_kls",
     "gaussian_kl",
     "kl_estimate",

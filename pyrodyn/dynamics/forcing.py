@@ -18,7 +18,10 @@
 Conventions: the teacher is ``(B, T, K)``; the returned predictions are ``(B, T, M)`` with
 ``out[:, t] = ẑ_{t+1}``, the state predicted for step ``t + 1`` (1..tau steps after the last
 forcing point); external inputs ``(B, T, S)`` drive the step from ``t`` to ``t + 1`` with
-``inputs[:, t]``.
+``inputs[:, t]``. The rollouts also take teachers with leading sample dimensions
+``(..., B, T, K)`` (Pyro's vectorised particles and ``Predictive(parallel=True)``): every leading
+row is an independent sequence; inputs ``(B, T, S)`` and ``init`` ``(B, M − K)`` broadcast over
+the leading dimensions.
 """
 
 from __future__ import annotations
@@ -74,13 +77,38 @@ def _initial_state(teacher: Tensor, init: Tensor | None, latent_dim: int) -> Ten
 
 
 def _check_teacher(dynamics: DynamicsModel, teacher: Tensor, inputs: Tensor | None) -> None:
-    if teacher.dim() != 3:
-        raise ValueError(f"teacher must be (batch, time, K), got shape {tuple(teacher.shape)}")
-    if inputs is not None and inputs.shape[:2] != teacher.shape[:2]:
+    if teacher.dim() < 3:
         raise ValueError(
-            f"inputs must be (batch, time, S) = {tuple(teacher.shape[:2])} + (S,), got "
+            f"teacher must be (batch, time, K) (optionally with leading sample dims), got shape "
+            f"{tuple(teacher.shape)}"
+        )
+    if inputs is not None and (inputs.dim() < 3 or inputs.shape[-3:-1] != teacher.shape[-3:-1]):
+        raise ValueError(
+            f"inputs must be (batch, time, S) = {tuple(teacher.shape[-3:-1])} + (S,), got "
             f"{tuple(inputs.shape)}"
         )
+
+
+def _flatten(
+    teacher: Tensor, inputs: Tensor | None, init: Tensor | None, latent_dim: int
+) -> tuple[torch.Size, Tensor, Tensor | None, Tensor | None]:
+    """Folds leading sample dims into the batch: ``(..., B, T, K) -> (N, T, K)``.
+
+    Inputs and ``init`` broadcast over the leading dims. For a plain ``(B, T, K)`` teacher every
+    tensor is returned unchanged, so the 3-D path is bit-identical to the unbatched one.
+    """
+    lead = teacher.shape[:-2]
+    t, k = teacher.shape[-2:]
+    if init is not None and k < latent_dim:
+        want = (*lead[-1:], latent_dim - k)
+        if init.dim() < 2 or tuple(init.shape[-2:]) != want:
+            raise ValueError(
+                f"init (the unforced units) must have shape {want}, got {tuple(init.shape)}"
+            )
+        init = init.expand(*lead, latent_dim - k).reshape(-1, latent_dim - k)
+    if inputs is not None:
+        inputs = inputs.expand(*lead, t, inputs.shape[-1]).reshape(-1, t, inputs.shape[-1])
+    return lead, teacher.reshape(-1, t, k), inputs, init
 
 
 def sparse_forcing_rollout(
@@ -100,17 +128,17 @@ def sparse_forcing_rollout(
 
     Args:
         dynamics: the latent map F.
-        teacher: ``(B, T, K)`` teacher signal z̃ (e.g. encoder samples).
+        teacher: ``(..., B, T, K)`` teacher signal z̃ (e.g. encoder samples).
         tau: forcing interval, ``1 <= tau <= T``.
         init: ``(B, M − K)`` initial unforced units (ignored when ``K == M``).
         inputs: ``(B, T, S)`` external inputs.
         parallel: use the window-parallel path (requires ``K == M``); None picks it when valid.
 
     Returns:
-        ``(B, T, M)`` predictions, ``out[:, t]`` for step ``t + 1``.
+        ``(..., B, T, M)`` predictions, ``out[..., t, :]`` for step ``t + 1``.
     """
     _check_teacher(dynamics, teacher, inputs)
-    _, t, k = teacher.shape
+    t, k = teacher.shape[-2:]
     m = dynamics.latent_dim
     check_forcing(tau, t, k, m)
     if parallel is None:
@@ -119,8 +147,9 @@ def sparse_forcing_rollout(
         raise ValueError(
             f"the window-parallel rollout needs K == M (all units forced); got K={k}, M={m}"
         )
+    lead, teacher, inputs, init = _flatten(teacher, inputs, init, m)
     if parallel:
-        return _window_parallel(dynamics, teacher, tau, inputs)
+        return _window_parallel(dynamics, teacher, tau, inputs).reshape(*lead, t, m)
     z = _initial_state(teacher, init, m)
     out = []
     for step in range(t):
@@ -128,7 +157,7 @@ def sparse_forcing_rollout(
             z = torch.cat([teacher[:, step], z[:, k:]], -1) if k < m else teacher[:, step]
         z = dynamics.step(z, None if inputs is None else inputs[:, step])
         out.append(z)
-    return torch.stack(out, 1)
+    return torch.stack(out, 1).reshape(*lead, t, m)
 
 
 def _window_parallel(
@@ -167,22 +196,26 @@ def generalized_forcing_rollout(
 
     Args:
         dynamics: the latent map F.
-        teacher: ``(B, T, K)``.
+        teacher: ``(..., B, T, K)``.
         alpha: forcing strength in ``[0, 1]``: a float, or a tensor broadcastable to ``(B, K)``.
         tau: mixing interval (1: every step, as in GTF).
         init: ``(B, M − K)`` initial unforced units (default ``N(0, I)``).
         inputs: ``(B, T, S)``.
 
     Returns:
-        ``(B, T, M)`` predictions ``F(z_t)`` (before mixing).
+        ``(..., B, T, M)`` predictions ``F(z_t)`` (before mixing).
     """
     _check_teacher(dynamics, teacher, inputs)
-    _, t, k = teacher.shape
+    t, k = teacher.shape[-2:]
     m = dynamics.latent_dim
     check_forcing(tau, t, k, m)
     a = torch.as_tensor(alpha, dtype=teacher.dtype, device=teacher.device)
     if bool(((a < 0) | (a > 1)).any()):
         raise ValueError(f"alpha must lie in [0, 1], got {alpha!r}")
+    lead, teacher, inputs, init = _flatten(teacher, inputs, init, m)
+    if a.dim() > 0:
+        # a per-sequence alpha (B, K) broadcasts over the leading sample dims
+        a = a.expand(*lead, k).reshape(-1, k) if a.dim() == 2 else a
     z = _initial_state(teacher, init, m)
     out = []
     for step in range(t):
@@ -191,7 +224,7 @@ def generalized_forcing_rollout(
         if (step + 1) % tau == 0 and step + 1 < t:
             forced = (1 - a) * z[:, :k] + a * teacher[:, step + 1]
             z = torch.cat([forced, z[:, k:]], -1) if k < m else forced
-    return torch.stack(out, 1)
+    return torch.stack(out, 1).reshape(*lead, t, m)
 
 
 def jacobian_growth(

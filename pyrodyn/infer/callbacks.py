@@ -8,6 +8,7 @@ from a plain callable) stops training cleanly with ``stopped_reason = "callback"
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -99,4 +100,54 @@ class LambdaCallback(Callback):
             setattr(self, name, fn)
 
 
-__all__ = ["Callback", "EarlyStopping", "FitState", "LambdaCallback"]
+class CallbackList:
+    """The callbacks of one fit, called in order.
+
+    Args:
+        callbacks: :class:`Callback` objects or plain callables ``state -> stop?`` (called
+            after every step).
+
+    Raises:
+        TypeError: an entry is neither a :class:`Callback` nor callable.
+    """
+
+    def __init__(self, callbacks: Iterable[Callback | Callable[[FitState], Any]] = ()) -> None:
+        self.callbacks: list[Callback] = []
+        for cb in callbacks:
+            if isinstance(cb, Callback):
+                self.callbacks.append(cb)
+            elif callable(cb):
+                self.callbacks.append(LambdaCallback(on_step_end=cb))
+            else:
+                raise TypeError(
+                    "callbacks must be pyrodyn.infer.Callback objects (subclass it and override "
+                    f"on_fit_start / on_step_end / on_fit_end) or callables state -> stop?, got "
+                    f"{type(cb).__name__}"
+                )
+
+    def __len__(self) -> int:
+        return len(self.callbacks)
+
+    def on_fit_start(self, state: FitState) -> None:
+        """Calls every ``on_fit_start``."""
+        for cb in self.callbacks:
+            cb.on_fit_start(state)
+
+    def on_step_end(self, state: FitState) -> bool:
+        """Calls every ``on_step_end`` (all of them, even after one asked to stop).
+
+        Returns:
+            Whether any callback asked to stop.
+        """
+        stop = False
+        for cb in self.callbacks:
+            stop = bool(cb.on_step_end(state)) or stop
+        return stop
+
+    def on_fit_end(self, state: FitState, reason: str) -> None:
+        """Calls every ``on_fit_end``."""
+        for cb in self.callbacks:
+            cb.on_fit_end(state, reason)
+
+
+__all__ = ["Callback", "CallbackList", "EarlyStopping", "FitState", "LambdaCallback"]

@@ -1,12 +1,17 @@
-"""Per-step training history: a list of dicts mirrored to ``history.csv``."""
+"""Per-step training history: a list of dicts mirrored to ``history.csv`` and a progress bar."""
 
 from __future__ import annotations
 
 import csv
 import math
 import os
+import sys
+import time
 from collections.abc import Iterable, Mapping
+from typing import Any
 
+#: File name of the per-step history inside ``checkpoint_dir``.
+HISTORY_FILE = "history.csv"
 #: Columns that always come first, in this order.
 LEADING_COLUMNS = ("step", "time", "lr", "loss")
 #: Columns that always come last.
@@ -81,6 +86,68 @@ def _fmt(row: Mapping[str, float]) -> dict[str, str]:
     return out
 
 
+class StepLog:
+    """Where a finished step's history row goes: ``history.csv`` and the progress bar.
+
+    Args:
+        path: the CSV file (None: no file).
+        rows: rows already recorded (a resumed run's history; the file is rewritten from them).
+        progress: show a tqdm bar on stderr (None: only when stderr is a terminal).
+        total: the step budget (the bar's length).
+        initial: steps already done.
+    """
+
+    #: Seconds between two refreshes of the bar's loss terms.
+    REFRESH = 0.5
+
+    def __init__(
+        self,
+        path: str | os.PathLike | None,
+        rows: Iterable[Mapping[str, float]],
+        *,
+        progress: bool | None,
+        total: int,
+        initial: int,
+    ) -> None:
+        self.writer = None if path is None else HistoryWriter(path, rows)
+        enabled = sys.stderr.isatty() if progress is None else bool(progress)
+        self.bar: Any = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=total, initial=initial, desc="fit", dynamic_ncols=True, file=sys.stderr
+            )
+        self._last_refresh = 0.0
+
+    def append(self, record: Mapping[str, float], *, final: bool) -> None:
+        """Writes a row and advances the bar (its terms refresh at most every 0.5 s)."""
+        if self.writer is not None:
+            self.writer.append(record)
+        if self.bar is None:
+            return
+        self.bar.update(1)
+        now = time.monotonic()
+        if now - self._last_refresh > self.REFRESH or final:
+            self._last_refresh = now
+            self.bar.set_postfix(
+                {k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "time")},
+                refresh=False,
+            )
+
+    def flush(self) -> None:
+        """Flushes ``history.csv`` (called before each checkpoint)."""
+        if self.writer is not None:
+            self.writer.flush()
+
+    def close(self) -> None:
+        """Closes the file and the bar."""
+        if self.bar is not None:
+            self.bar.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
 def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
     """Reads ``history.csv`` back into rows of floats (empty cells are left out)."""
     with open(path, newline="") as f:
@@ -90,4 +157,4 @@ def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
         return rows
 
 
-__all__ = ["HistoryWriter", "read_history"]
+__all__ = ["HISTORY_FILE", "HistoryWriter", "StepLog", "read_history"]

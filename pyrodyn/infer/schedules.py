@@ -110,6 +110,39 @@ def step_schedule(values: Sequence[float], milestones: Sequence[int]) -> Schedul
     )
 
 
+def horizon_curriculum(
+    total_steps: int,
+    horizons: Sequence[int] = (1, 2, 4, 8, 16, 32, 50),
+    final_fraction: float = 0.4,
+) -> Schedule:
+    """LaDID's query-horizon curriculum (spec ladid 1.8) as a schedule ``step -> horizon``.
+
+    The horizons are visited in order; the last one gets ``final_fraction`` of the steps (the
+    spec's advice for short budgets, since the full horizon is what is evaluated), the others
+    share the rest equally. Pass it as ``fit(..., schedules={"horizon": ...})`` (config:
+    ``fit.schedules.horizon: {type: horizon_curriculum, total_steps: ..., horizons: [...]}``).
+
+    Args:
+        total_steps: number of optimisation steps of the run.
+        horizons: increasing query horizons.
+        final_fraction: share of the steps spent at the last horizon, in (0, 1].
+    """
+    hs = [int(h) for h in horizons]
+    if not hs or any(h < 1 for h in hs) or any(b <= a for a, b in itertools.pairwise(hs)):
+        raise ValueError(f"horizons must be increasing positive ints, got {tuple(horizons)}")
+    if not 0.0 < final_fraction <= 1.0:
+        raise ValueError(f"final_fraction must lie in (0, 1], got {final_fraction}")
+    if int(total_steps) < 1:
+        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+    early = int(total_steps) * (1.0 - final_fraction)
+    per = early / max(len(hs) - 1, 1)
+    milestones = [round(per * (i + 1)) for i in range(len(hs) - 1)]
+    # strictly increasing milestones even for tiny budgets
+    for i in range(1, len(milestones)):
+        milestones[i] = max(milestones[i], milestones[i - 1] + 1)
+    return step_schedule(hs, milestones)
+
+
 def multistep_lr(milestones: Sequence[int], gamma: float = 0.1) -> Schedule:
     """Learning-rate multiplier ``gamma ** (number of milestones <= step)``."""
     milestones = sorted(int(m) for m in milestones)
@@ -143,6 +176,7 @@ _SCHEDULES: dict[str, Callable[..., Schedule]] = {
     "cosine": cosine,
     "exponential": exponential,
     "step": step_schedule,
+    "horizon_curriculum": horizon_curriculum,
 }
 
 
@@ -244,6 +278,7 @@ __all__ = [
     "cosine",
     "cosine_lr",
     "exponential",
+    "horizon_curriculum",
     "linear",
     "multistep_lr",
     "schedule_index",

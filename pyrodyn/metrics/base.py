@@ -13,6 +13,10 @@ The ``needs`` vocabulary (what an evaluator must supply):
 * ``"step"``, ``"jacobian"``: callables of a state (a discrete-time map and its Jacobian);
 * ``"latent_true"``, ``"latent_pred"``: latent arrays ``(T, D)`` or ``(B * T, D)``;
 * ``"model"``, ``"data"``: a fitted model and a dataset.
+
+A metric also declares the model capabilities it calls (``requires``, classes of
+:mod:`pyrodyn.models.capabilities`) and whether an evaluator scores it per modality and averages
+(``per_modality``), so evaluators iterate this table instead of special-casing names.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 NEEDS_VOCABULARY: tuple[str, ...] = (
     "x_true",
@@ -44,19 +49,33 @@ class MetricSpec:
         fn: the metric function, called with keyword arguments named after ``needs``.
         needs: the inputs the metric consumes (see the module docstring for the vocabulary).
         description: one line for listings.
+        requires: capability classes the model must declare (``isinstance`` checks).
+        per_modality: trajectory metrics only: scored on each modality separately and averaged
+            (else on the modalities concatenated).
     """
 
     name: str
     fn: Callable
     needs: tuple[str, ...]
     description: str
+    requires: tuple[type, ...] = ()
+    per_modality: bool = False
+
+    def missing_capabilities(self, model: Any) -> list[str]:
+        """Names of the capabilities in :attr:`requires` that ``model`` does not declare."""
+        return [c.__name__ for c in self.requires if not isinstance(model, c)]
 
 
 METRICS: dict[str, MetricSpec] = {}
 
 
 def register_metric(
-    name: str, *, needs: tuple[str, ...], description: str
+    name: str,
+    *,
+    needs: tuple[str, ...],
+    description: str,
+    requires: tuple[type, ...] = (),
+    per_modality: bool = False,
 ) -> Callable[[Callable], Callable]:
     """Decorator registering ``fn`` under ``name``; returns ``fn`` unchanged.
 
@@ -64,6 +83,8 @@ def register_metric(
         name: registry key (unique).
         needs: inputs the metric consumes, from :data:`NEEDS_VOCABULARY`.
         description: one-line description.
+        requires: capability classes the model must declare.
+        per_modality: score each modality separately and average (trajectory metrics).
 
     Raises:
         ValueError: on a duplicate name or an unknown entry in ``needs``.
@@ -81,7 +102,14 @@ def register_metric(
         if existing is not None and existing.fn is not fn:
             qual = getattr(existing.fn, "__qualname__", existing.fn)
             raise ValueError(f"metric {name!r} is already registered (by {qual})")
-        METRICS[name] = MetricSpec(name=name, fn=fn, needs=needs, description=description)
+        METRICS[name] = MetricSpec(
+            name=name,
+            fn=fn,
+            needs=needs,
+            description=description,
+            requires=tuple(requires),
+            per_modality=bool(per_modality),
+        )
         return fn
 
     return decorator

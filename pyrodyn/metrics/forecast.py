@@ -1,15 +1,16 @@
-"""Forecasting from a short context: per-step normalised MSE, probes of the code, few-shot transfer.
+"""Forecasting from a short context: per-step normalised MSE, off-grid queries, few-shot transfer.
 
 The evaluation protocol of LaDID (Lagemann et al., ICLR 2024; spec ladid 3): condition on the
 first ``context`` frames of held-out trajectories, predict the next ``horizon`` frames without
 feeding anything back, and score each step by ``||y - y_hat||^2 / ||y||^2`` over the whole frame.
 Extras the paper lacks (spec ladid 3 "suggested extras"): queries beyond the trained horizon,
-queries at off-grid times, linear probes from the instance code to the instance constants (does
-the code carry the realisation-specific part?), and few-shot transfer to a new constant with the
-dynamics network frozen.
+queries at off-grid times, and few-shot transfer to a new constant with the dynamics network
+frozen; the probes of the instance code live in :mod:`pyrodyn.metrics.instance_code` (re-exported
+here).
 
-Predictors are models with ``forecast(batch, times) -> {modality: (B, Q, *features)}`` (LaDID)
-or plain callables with that signature (baselines, other models).
+Predictors are models that declare :class:`~pyrodyn.models.capabilities.ForecastsFromContext`
+(``forecast(batch, times) -> {modality: (B, Q, *features)}``, LaDID) or plain callables with that
+signature (baselines, other models). A model without the capability is refused by name.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from torch import Tensor
 from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.data.dataset import MultimodalDataset
 from pyrodyn.metrics.base import register_metric
+from pyrodyn.metrics.instance_code import code_probe_r2, knn_probe_r2, linear_probe_r2
+from pyrodyn.models.base import GenerativeModel
+from pyrodyn.models.capabilities import ForecastsFromContext, require
 
 Predictor = Callable[[MultimodalBatch, Tensor], Mapping[str, Tensor]]
 
@@ -55,12 +59,15 @@ def nmse_per_step(y_true: np.ndarray | Tensor, y_pred: np.ndarray | Tensor) -> n
 
 
 def _predictor(model: Any) -> Predictor:
-    if hasattr(model, "forecast"):
+    if isinstance(model, ForecastsFromContext):
         return lambda batch, times: model.forecast(batch, times)
+    if isinstance(model, GenerativeModel):  # a module is callable, but not a predictor
+        require(model, ForecastsFromContext, "forecast from a context")
     if callable(model):
         return model
     raise TypeError(
-        f"expected a model with forecast(batch, times) or a callable, got {type(model).__name__}"
+        "model must declare the ForecastsFromContext capability or be a callable "
+        f"(batch, times) -> predictions, got {type(model).__name__}"
     )
 
 
@@ -199,95 +206,6 @@ def offgrid_nmse_curve(
     return {"curve": curve, "nmse": float(curve.mean()), "on_grid_nmse": float(on_curve.mean())}
 
 
-def _codes(model: Any, data: MultimodalDataset, context: int, batch_size: int = 256) -> np.ndarray:
-    out = []
-    for s in range(0, data.num_trials, batch_size):
-        idx = torch.arange(s, min(s + batch_size, data.num_trials))
-        with torch.no_grad():
-            out.append(model.encode(data.batch(idx, window=context))["code"].cpu().numpy())
-    return np.concatenate(out)
-
-
-def _raw_context(data: MultimodalDataset, context: int) -> np.ndarray:
-    b = data.batch(window=context)
-    return np.concatenate(
-        [b.obs[m].reshape(b.num_sequences, -1).cpu().numpy() for m in data.modalities], 1
-    )
-
-
-def linear_probe_r2(
-    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
-) -> float:
-    """Held-out R^2 of a ridge regression (penalty by leave-one-out CV) from ``x`` to ``y``."""
-    from sklearn.linear_model import RidgeCV
-    from sklearn.metrics import r2_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    x_train, x_test = np.asarray(x_train, float), np.asarray(x_test, float)
-    y_train, y_test = np.asarray(y_train, float).ravel(), np.asarray(y_test, float).ravel()
-    if x_train.shape[0] != y_train.shape[0] or x_test.shape[0] != y_test.shape[0]:
-        raise ValueError("probe inputs and targets need the same number of rows")
-    probe = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-4, 3, 15)))
-    probe.fit(x_train, y_train)
-    return float(r2_score(y_test, probe.predict(x_test)))
-
-
-def knn_probe_r2(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    neighbours: int = 10,
-) -> float:
-    """Held-out R^2 of a k-nearest-neighbour regression (standardised inputs).
-
-    A nonlinear companion of :func:`linear_probe_r2`: is the information there at all?
-    """
-    from sklearn.metrics import r2_score
-    from sklearn.neighbors import KNeighborsRegressor
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    k = max(1, min(int(neighbours), len(x_train)))
-    probe = make_pipeline(StandardScaler(), KNeighborsRegressor(k, weights="distance"))
-    probe.fit(np.asarray(x_train, float), np.asarray(y_train, float).ravel())
-    return float(r2_score(np.asarray(y_test, float).ravel(), probe.predict(x_test)))
-
-
-def code_probe_r2(
-    model: Any,
-    train: MultimodalDataset,
-    test: MultimodalDataset,
-    *,
-    targets: Sequence[str] = ("true_gl", "true_damping"),
-    context: int = 10,
-) -> dict[str, float]:
-    """Linear-probe R^2 from the instance code (posterior mean) to instance constants.
-
-    The same probe on the raw context frames is reported as ``raw.<target>``: the code should
-    beat it if it isolates the realisation-specific part (spec ladid 3, reviewers' question 1).
-    ``knn.<target>`` is a nearest-neighbour probe of the code (is the constant in the code at
-    all, linearly or not?).
-
-    Returns:
-        ``{"<target>": linear R^2 from the code, "raw.<target>": linear R^2 from the raw
-        context, "knn.<target>": k-NN R^2 from the code}``.
-    """
-    missing = [t for t in targets if t not in train.extras or t not in test.extras]
-    if missing:
-        raise ValueError(f"targets {missing} are not in the data's extras {sorted(train.extras)}")
-    ctr, cte = _codes(model, train, context), _codes(model, test, context)
-    rtr, rte = _raw_context(train, context), _raw_context(test, context)
-    out = {}
-    for t in targets:
-        ytr, yte = train.extras[t].numpy(), test.extras[t].numpy()
-        out[t] = linear_probe_r2(ctr, ytr, cte, yte)
-        out[f"raw.{t}"] = linear_probe_r2(rtr, ytr, rte, yte)
-        out[f"knn.{t}"] = knn_probe_r2(ctr, ytr, cte, yte)
-    return out
-
-
 def few_shot_transfer(
     model: Any,
     new_train: MultimodalDataset,
@@ -315,9 +233,13 @@ def few_shot_transfer(
     """
     if int(steps) < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
+    children = dict(model.named_children())
     for name in freeze:
-        if not hasattr(model, name):
-            raise ValueError(f"cannot freeze {name!r}: the model has no such submodule")
+        if name not in children:
+            raise ValueError(
+                f"cannot freeze {name!r}: the model has no such submodule; its submodules are "
+                f"{sorted(children)}"
+            )
     out: dict[int, float] = {}
     window = context + horizon
     for n in shots:
@@ -355,6 +277,7 @@ def few_shot_transfer(
     needs=("model", "data"),
     description="per-step normalised MSE of forecasts from a short context (LaDID protocol), "
     "mean over the horizon, with constant and persistence baselines",
+    requires=(ForecastsFromContext,),
 )
 def forecast_nmse_metric(
     model: Any,
@@ -373,6 +296,7 @@ def forecast_nmse_metric(
     "offgrid_nmse",
     needs=("model", "data"),
     description="nMSE of forecasts at query times between the training grid points",
+    requires=(ForecastsFromContext,),
 )
 def offgrid_nmse_metric(
     model: Any,
@@ -388,30 +312,6 @@ def offgrid_nmse_metric(
         model, data, stride=stride, context=context, horizon=horizon, modality=modality
     )
     return {"nmse": r["nmse"], "on_grid_nmse": r["on_grid_nmse"]}
-
-
-@register_metric(
-    "code_probe_r2",
-    needs=("model", "data"),
-    description="held-out linear-probe R2 from the instance code to true_* constants, next to "
-    "the same probe on the raw context",
-)
-def code_probe_metric(
-    model: Any,
-    data: MultimodalDataset,
-    *,
-    train_data: MultimodalDataset | None = None,
-    targets: Sequence[str] | None = None,
-    context: int = 10,
-    valid_fraction: float = 0.5,
-    seed: int = 0,
-) -> dict[str, float]:
-    """:func:`code_probe_r2`; by default fit on a random half of ``data``, scalar ``true_*``."""
-    if train_data is None:
-        train_data, data = data.split(valid_fraction, seed=seed)
-    if targets is None:
-        targets = [k for k, v in data.extras.items() if k.startswith("true_") and v.dim() == 1]
-    return code_probe_r2(model, train_data, data, targets=targets, context=context)
 
 
 __all__ = [

@@ -25,6 +25,7 @@ from torch import Tensor
 from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.data.dataset import MultimodalDataset
 from pyrodyn.metrics.base import register_metric
+from pyrodyn.models.capabilities import Imputes
 
 
 def _as_batch(data: MultimodalDataset | MultimodalBatch) -> MultimodalBatch:
@@ -249,6 +250,7 @@ def probe_accuracy_metric(
     "coherence",
     needs=("model", "data"),
     description="cross-modal generation accuracy judged by per-modality classifiers of real data",
+    requires=(Imputes,),
 )
 def coherence_metric(
     model: Any,
@@ -277,6 +279,7 @@ def coherence_metric(
     "reconstruction_nll",
     needs=("model", "data"),
     description="held-out NLL per sample of each modality reconstructed from its posterior mean",
+    requires=(Imputes,),
 )
 def reconstruction_metric(model: Any, data: MultimodalDataset) -> dict[str, float]:
     """:func:`reconstruction_nll`."""

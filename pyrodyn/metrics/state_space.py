@@ -149,6 +149,7 @@ def _d_stsp_gmm(
     "d_stsp",
     needs=("x_true", "x_gen"),
     description="state-space divergence KL(p_true || p_gen) (histogram or GMM)",
+    per_modality=True,
 )
 def d_stsp(
     x_true: np.ndarray,

@@ -23,20 +23,21 @@ import pyro.poutine as poutine
 import torch
 from gpytorch.kernels import RBFKernel
 from pyro.nn import PyroModule
-from pyro.poutine.util import site_is_subsample
+from pyro.poutine.util import site_is_factor
 from torch import Tensor, nn
 
 from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.likelihoods.base import Likelihood
-from pyrodyn.likelihoods.poisson import Poisson
 from pyrodyn.models.base import GenerativeModel
+from pyrodyn.models.named_terms import TERM_KEY, NamedTermsELBO
 from pyrodyn.nn.decoders import LinearDecoder, MLPDecoder
 from pyrodyn.nn.encoders.base import Encoder
 from pyrodyn.nn.encoders.step_mlp import StepMLPEncoder
 from pyrodyn.nn.fusion.base import Fusion
 from pyrodyn.nn.fusion.mean import Mean
-from pyrodyn.priors.base import LatentPrior, PriorContext
+from pyrodyn.priors.base import SEQUENCE, LatentPrior, PriorContext, check_slot
 from pyrodyn.priors.gp.fourier import FourierGPPrior
+from pyrodyn.priors.guide import GuideFamily, MeanField
 
 SHARED = "shared"
 
@@ -52,17 +53,24 @@ class MMGPVAE(GenerativeModel):
     """Multimodal GP-VAE with shared and per-modality private latents.
 
     Generative model per trial: shared latents ``z_S (T, D_S)`` and, for each modality ``m``,
-    private latents ``z_m (T, D_m)``, each with its own prior (any :class:`LatentPrior`; by
-    default a Fourier-domain RBF GP). Modality ``m`` reads ``[z_S; z_m]`` through its loadings
-    (an optional linear map to an embedding of size ``embedding_dims[m]``; without it the first
-    layer of the decoder is the loading matrix, as in the paper's code) and its decoder, and is
-    scored by its likelihood, weighted by ``modality_weights[m]``.
+    private latents ``z_m (T, D_m)``, each group a sequence slot with its own prior (any
+    sequence :class:`LatentPrior`; by default a Fourier-domain RBF GP). Modality ``m`` reads
+    ``[z_S; z_m]`` through its loadings (an optional linear map to an embedding of size
+    ``embedding_dims[m]``; without it the first layer of the decoder is the loading matrix, as
+    in the paper's code) and its decoder, and is scored by its likelihood, weighted by
+    ``modality_weights[m]``.
 
     Guide: each modality's encoder gives per-step Gaussians over ``[z_S; z_m]``; the shared parts
     of the modalities present at a step are combined by ``fusion`` (:class:`Mean`, as the paper,
-    or :class:`ProductOfExperts`); each latent group is then the prior's posterior given these
-    pseudo-observations (priors with a ``posterior(loc, scale, ctx, weights)`` method, e.g. the
-    GP priors; any other prior gets the per-step Gaussians over its time-domain site).
+    or :class:`ProductOfExperts`); the guide family (mean-field by default) turns each group's
+    pseudo-observations into the variational distribution over its prior's site
+    (:meth:`LatentPrior.posterior`: the GP priors combine them with the prior, any other prior
+    gets the per-step Gaussians). The shared slot's context carries the modalities' shared-part
+    posteriors, so the data-dependent MMVM mixture prior also fits there.
+
+    Objective: ``MeanFieldELBO`` (closed-form KLs where registered, e.g. the GP priors; one
+    Monte-Carlo sample otherwise); terms ``nll.<modality>`` (weighted), ``kl.<group>`` and
+    ``hyperprior`` (negative log density of kernel hyperpriors).
 
     Args:
         likelihoods: modality -> likelihood.
@@ -75,12 +83,18 @@ class MMGPVAE(GenerativeModel):
         fusion: fusion of the shared posteriors (default :class:`Mean`).
         embedding_dims: modality -> size of the linear loadings' output (default: none).
         decoder_hidden: modality -> hidden widths of the decoder MLP (empty: linear). Default:
-            linear for Poisson (linear-exp, GPFA-style), ``(128, 64)`` otherwise.
+            ``(128, 64)`` for continuous likelihoods, linear (a GLM readout, GPFA-style)
+            otherwise.
         encoder_hidden: hidden widths of the default encoders.
         modality_weights: modality -> weight of its log-likelihood (default 1).
         lengthscale: initial length-scale (time units) of the default GP priors.
-        init_intercepts: start Poisson intercepts at the log mean count of the first batch.
+        init_intercepts: let :meth:`init_from_data` initialise the likelihoods from data (e.g.
+            Poisson intercepts at the log mean count).
+        guide_family: how pseudo-observations become q over a prior's site (default
+            :class:`~pyrodyn.priors.guide.MeanField`).
     """
+
+    default_objective = NamedTermsELBO
 
     def __init__(
         self,
@@ -98,6 +112,7 @@ class MMGPVAE(GenerativeModel):
         modality_weights: Mapping[str, float] | None = None,
         lengthscale: float = 10.0,
         init_intercepts: bool = True,
+        guide_family: GuideFamily | None = None,
     ) -> None:
         super().__init__(likelihoods)
         mods = self.modalities
@@ -116,77 +131,92 @@ class MMGPVAE(GenerativeModel):
                 f"private dims >= 0); got shared_dim={self.shared_dim}, private_dims {bad}"
             )
         self.private_dims = pdims
-        # ---------------------------------------------------------------- priors
-        if self.shared_dim:
-            prior = shared_prior or default_gp_prior(self.shared_dim, lengthscale)
-            self._check_prior("shared_prior", prior, self.shared_dim)
-            self.shared_prior = prior
-        elif shared_prior is not None:
-            raise ValueError("shared_prior given but shared_dim=0")
-        private_priors = dict(private_priors or {})
-        self._check_keys("private_priors", private_priors)
-        priors = {}
-        for m in mods:
-            if pdims[m] == 0:
-                if m in private_priors:
-                    raise ValueError(f"private_priors[{m!r}] given but private_dims[{m!r}] = 0")
-                continue
-            p = private_priors.get(m) or default_gp_prior(pdims[m], lengthscale)
-            self._check_prior(f"private_priors[{m!r}]", p, pdims[m])
-            priors[m] = p
-        self.private_priors = PyroModule[nn.ModuleDict](priors)
-        # ---------------------------------------------------------------- encoders
-        encoders = dict(encoders or {})
-        self._check_keys("encoders", encoders)
-        enc = {}
-        for m in mods:
-            need = self.shared_dim + pdims[m]
-            e = encoders.get(m) or StepMLPEncoder(
-                self.likelihoods[m].num_features, need, hidden=encoder_hidden
-            )
-            if e.latent_dim != need:
-                raise ValueError(
-                    f"encoder of modality {m!r} has latent_dim={e.latent_dim}, but shared_dim + "
-                    f"private_dims[{m!r}] = {self.shared_dim} + {pdims[m]} = {need}"
-                )
-            enc[m] = e
-        self.encoders = nn.ModuleDict(enc)
+        self._make_priors(shared_prior, dict(private_priors or {}), lengthscale)
+        self.encoders = nn.ModuleDict(self._make_encoders(dict(encoders or {}), encoder_hidden))
         self.fusion = fusion if fusion is not None else Mean()
         if self.fusion.per_modality_latents:
             raise ValueError(
                 f"{type(self.fusion).__name__} keeps per-modality latents; MM-GPVAE needs a fusion "
                 "into one shared posterior (Mean or ProductOfExperts)"
             )
-        # ---------------------------------------------------------------- loadings, decoders
-        embedding_dims = dict(embedding_dims or {})
-        self._check_keys("embedding_dims", embedding_dims)
-        decoder_hidden = dict(decoder_hidden or {})
-        self._check_keys("decoder_hidden", decoder_hidden)
-        loadings, decoders = {}, {}
-        for m in mods:
-            width = self.shared_dim + pdims[m]
-            if m in embedding_dims:
-                if int(embedding_dims[m]) < 1:
-                    raise ValueError(f"embedding_dims[{m!r}] must be >= 1, got {embedding_dims[m]}")
-                loadings[m] = nn.Linear(width, int(embedding_dims[m]), bias=False)
-                width = int(embedding_dims[m])
-            lik = self.likelihoods[m]
-            default = () if isinstance(lik, Poisson) else (128, 64)
-            hidden = tuple(decoder_hidden.get(m, default))
-            decoders[m] = (
-                MLPDecoder(width, lik, hidden=hidden) if hidden else LinearDecoder(width, lik)
-            )
-        self.loadings = nn.ModuleDict(loadings)
-        self.decoders = nn.ModuleDict(decoders)
+        self._make_decoders(dict(embedding_dims or {}), dict(decoder_hidden or {}))
         weights = dict(modality_weights or {})
         self._check_keys("modality_weights", weights)
         for m, w in weights.items():
             if not float(w) >= 0:
                 raise ValueError(f"modality_weights[{m!r}] must be >= 0, got {w}")
             self.modality_weights[m] = float(w)
+        if guide_family is not None and not isinstance(guide_family, GuideFamily):
+            raise TypeError(
+                f"guide_family must be a GuideFamily, got {type(guide_family).__name__}"
+            )
+        self.guide_family = guide_family if guide_family is not None else MeanField()
+        self.is_elbo = not any(p.needs_posteriors for p in self.groups().values())
+        # True once the likelihoods were initialised from data (kept in checkpoints)
         self.register_buffer("intercepts_initialised", torch.tensor(not init_intercepts))
 
-    # ------------------------------------------------------------------ validation helpers
+    # ------------------------------------------------------------------ construction helpers
+    def _make_priors(
+        self, shared: LatentPrior | None, private: dict[str, LatentPrior], lengthscale: float
+    ) -> None:
+        if self.shared_dim:
+            prior = shared or default_gp_prior(self.shared_dim, lengthscale)
+            # the shared slot's context holds every modality's posterior of the shared part
+            check_slot(prior, "shared_prior", SEQUENCE, self.shared_dim, "MMGPVAE", posteriors=True)
+            self.shared_prior = prior
+        elif shared is not None:
+            raise ValueError("shared_prior given but shared_dim=0")
+        self._check_keys("private_priors", private)
+        priors = {}
+        for m in self.modalities:
+            if self.private_dims[m] == 0:
+                if m in private:
+                    raise ValueError(f"private_priors[{m!r}] given but private_dims[{m!r}] = 0")
+                continue
+            p = private.get(m) or default_gp_prior(self.private_dims[m], lengthscale)
+            check_slot(p, f"private_priors[{m!r}]", SEQUENCE, self.private_dims[m], "MMGPVAE")
+            priors[m] = p
+        self.private_priors = PyroModule[nn.ModuleDict](priors)
+
+    def _make_encoders(
+        self, encoders: dict[str, Encoder], hidden: Sequence[int]
+    ) -> dict[str, Encoder]:
+        self._check_keys("encoders", encoders)
+        out = {}
+        for m in self.modalities:
+            need = self.shared_dim + self.private_dims[m]
+            e = encoders.get(m) or StepMLPEncoder(
+                self.likelihoods[m].num_features, need, hidden=hidden
+            )
+            if e.latent_dim != need:
+                raise ValueError(
+                    f"encoder of modality {m!r} has latent_dim={e.latent_dim}, but shared_dim + "
+                    f"private_dims[{m!r}] = {self.shared_dim} + {self.private_dims[m]} = {need}"
+                )
+            out[m] = e
+        return out
+
+    def _make_decoders(
+        self, embedding_dims: dict[str, int], decoder_hidden: dict[str, Sequence[int]]
+    ) -> None:
+        self._check_keys("embedding_dims", embedding_dims)
+        self._check_keys("decoder_hidden", decoder_hidden)
+        loadings, decoders = {}, {}
+        for m in self.modalities:
+            width = self.shared_dim + self.private_dims[m]
+            if m in embedding_dims:
+                if int(embedding_dims[m]) < 1:
+                    raise ValueError(f"embedding_dims[{m!r}] must be >= 1, got {embedding_dims[m]}")
+                loadings[m] = nn.Linear(width, int(embedding_dims[m]), bias=False)
+                width = int(embedding_dims[m])
+            lik = self.likelihoods[m]
+            hidden = tuple(decoder_hidden.get(m, (128, 64) if lik.continuous else ()))
+            decoders[m] = (
+                MLPDecoder(width, lik, hidden=hidden) if hidden else LinearDecoder(width, lik)
+            )
+        self.loadings = nn.ModuleDict(loadings)
+        self.decoders = nn.ModuleDict(decoders)
+
     def _check_keys(self, name: str, mapping: Mapping[str, Any], require_all: bool = False) -> None:
         unknown = [k for k in mapping if k not in self.likelihoods]
         if unknown:
@@ -198,27 +228,7 @@ class MMGPVAE(GenerativeModel):
             if missing:
                 raise ValueError(f"{name} lacks modalities {missing}")
 
-    @staticmethod
-    def _check_prior(name: str, prior: LatentPrior, dim: int) -> None:
-        if not isinstance(prior, LatentPrior):
-            raise TypeError(f"{name} must be a LatentPrior, got {type(prior).__name__}")
-        if prior.latent_dim != dim:
-            raise ValueError(
-                f"{name} has latent_dim={prior.latent_dim}, but the model gives it {dim} latents"
-            )
-
     # ------------------------------------------------------------------ pieces
-    def context(self, batch: MultimodalBatch) -> PriorContext:
-        """The prior context of a batch (grid, lengths)."""
-        like = next(iter(batch.obs.values()))
-        return PriorContext(
-            num_sequences=batch.num_sequences,
-            num_steps=batch.num_steps,
-            times=batch.times,
-            lengths=batch.lengths,
-            like=like,
-        )
-
     def groups(self) -> dict[str, LatentPrior]:
         """Latent group name (``"shared"``, ``"private_<m>"``) -> its prior."""
         out: dict[str, LatentPrior] = {}
@@ -228,16 +238,13 @@ class MMGPVAE(GenerativeModel):
             out[f"private_{m}"] = p
         return out
 
-    def _init_intercepts(self, batch: MultimodalBatch) -> None:
+    def init_from_data(self, batch: MultimodalBatch) -> None:
+        """Initialises every likelihood from the batch (once; see ``init_intercepts``)."""
         if bool(self.intercepts_initialised):
             return
         with torch.no_grad():
             for m in self.modalities:
-                lik = self.likelihoods[m]
-                if isinstance(lik, Poisson) and lik.intercept is not None:
-                    x, mask = batch.obs[m], batch.mask[m].to(batch.obs[m].dtype)
-                    mean = (x * mask).sum((0, 1)) / mask.sum((0, 1)).clamp_min(1.0)
-                    lik.intercept.copy_(torch.log(mean.clamp_min(1e-3)))
+                self.likelihoods[m].init_from_data(batch.obs[m], batch.mask[m])
             self.intercepts_initialised.fill_(True)
 
     def _check(self, batch: MultimodalBatch) -> None:
@@ -251,126 +258,103 @@ class MMGPVAE(GenerativeModel):
             )
         self._checked_batch = batch
 
-    def posteriors(self, batch: MultimodalBatch) -> dict[str, dist.Distribution]:
-        """Variational posterior of every latent group (over each prior's site), batch-first."""
-        ctx = self.context(batch)
+    def _encode_steps(self, batch: MultimodalBatch) -> tuple[dict, dict, dict]:
+        """Per-step encoder Gaussians, availability ``(B, T)`` and the shared parts' experts."""
         valid = batch.valid_steps()
-        enc, present = {}, {}
-        for m in self.modalities:
-            enc[m] = self.encoders[m](batch.obs[m], batch.mask[m])
-            present[m] = batch.step_mask(m) & valid
-        out: dict[str, dist.Distribution] = {}
+        enc = {m: self.encoders[m](batch.obs[m], batch.mask[m]) for m in self.modalities}
+        present = {m: batch.step_mask(m) & valid for m in self.modalities}
+        ds = self.shared_dim
+        experts = {m: dist.Normal(q.loc[..., :ds], q.scale[..., :ds]) for m, q in enc.items()}
+        return enc, present, experts if ds else {}
+
+    def context(
+        self,
+        batch: MultimodalBatch,
+        posteriors: Mapping[str, dist.Normal] | None = None,
+        present: Mapping[str, Tensor] | None = None,
+    ) -> PriorContext:
+        """The prior context of a batch (grid, lengths; the shared parts' posteriors if given)."""
+        return PriorContext(
+            num_sequences=batch.num_sequences,
+            num_steps=batch.num_steps,
+            times=batch.times,
+            lengths=batch.lengths,
+            inputs=batch.inputs,
+            posteriors=posteriors or None,
+            present=present,
+            like=next(iter(batch.obs.values())),
+        )
+
+    def pseudo_observations(
+        self, batch: MultimodalBatch
+    ) -> tuple[PriorContext, dict[str, tuple[Tensor, Tensor, Tensor]]]:
+        """The context and, per latent group, Gaussian pseudo-observations ``(loc, scale, w)``.
+
+        ``loc``/``scale`` ``(B, T, D_group)``; ``w`` ``(B, T)`` is 0 at steps without data for the
+        group (padding, missing modality), which GP posteriors ignore.
+        """
+        enc, present, experts = self._encode_steps(batch)
+        out = {}
         ds = self.shared_dim
         if ds:
-            experts = {m: dist.Normal(q.loc[..., :ds], q.scale[..., :ds]) for m, q in enc.items()}
             any_present = torch.stack(list(present.values())).any(0)
-            # steps where nothing is observed get weight 0 below; let the fusion see every expert
+            # steps where nothing is observed get weight 0; let the fusion see every expert there
             fuse_present = {m: p | ~any_present for m, p in present.items()}
             fused = self.fusion(experts, fuse_present)
-            out[SHARED] = self._site_posterior(
-                self.shared_prior, fused.loc, fused.scale, ctx, any_present
-            )
-        for m, prior in self.private_priors.items():
+            out[SHARED] = (fused.loc, fused.scale, any_present)
+        for m in self.private_priors:
             q = enc[m]
-            out[f"private_{m}"] = self._site_posterior(
-                prior, q.loc[..., ds:], q.scale[..., ds:], ctx, present[m]
-            )
-        return out
+            out[f"private_{m}"] = (q.loc[..., ds:], q.scale[..., ds:], present[m])
+        return self.context(batch, experts, present), out
 
-    @staticmethod
-    def _site_posterior(
-        prior: LatentPrior, loc: Tensor, scale: Tensor, ctx: PriorContext, weights: Tensor
-    ) -> dist.Distribution:
-        make = getattr(prior, "posterior", None)
-        if callable(make):
-            return make(loc, scale, ctx, weights)
-        q = dist.Normal(loc, scale)
-        mask = ctx.step_mask()
-        return q if mask is None else q.mask(mask[..., None].to(loc.device))
+    def posteriors(self, batch: MultimodalBatch) -> dict[str, dist.Distribution]:
+        """Element-wise variational posterior of every group over its prior's site, batch-first."""
+        ctx, pseudo = self.pseudo_observations(batch)
+        return {g: p.posterior(*pseudo[g][:2], ctx, pseudo[g][2]) for g, p in self.groups().items()}
+
+    def variational(self, batch: MultimodalBatch) -> dict[str, dist.Distribution]:
+        """Group -> q over its prior's site, batch ``(B,)``, from the guide family."""
+        ctx, pseudo = self.pseudo_observations(batch)
+        family = self.guide_family
+        return {g: family(p, *pseudo[g][:2], ctx, pseudo[g][2]) for g, p in self.groups().items()}
 
     def _decode_params(self, latents: Mapping[str, Tensor]) -> dict[str, dict[str, Tensor]]:
         params = {}
         for m in self.modalities:
-            parts = []
-            if self.shared_dim:
-                parts.append(latents[SHARED])
-            if f"private_{m}" in latents:
-                parts.append(latents[f"private_{m}"])
-            h = torch.cat(parts, -1)
-            if m in self.loadings:
-                h = self.loadings[m](h)
-            params[m] = self.decoders[m](h)
+            h = torch.cat([latents[g] for g in (SHARED, f"private_{m}") if g in latents], -1)
+            params[m] = self.decoders[m](self.loadings[m](h) if m in self.loadings else h)
         return params
 
     # ------------------------------------------------------------------ model / guide
-    def model(self, batch: MultimodalBatch, **scheduled: Any) -> None:
-        """p(x, z): GP latents, loadings, decoders, weighted masked likelihoods."""
+    def model(self, batch: MultimodalBatch, **scheduled: Any) -> dict[str, Tensor]:
+        """p(x, z): group priors (sequence slots), loadings, decoders, weighted masked likelihoods.
+
+        ``scheduled`` values are accepted and unused (MM-GPVAE has none). Returns the latents.
+        """
         self._check(batch)
-        self._init_intercepts(batch)
-        ctx = self.context(batch)
+        if not bool(self.intercepts_initialised):
+            # until the training loop calls init_from_data, the first model call does
+            self.init_from_data(batch)
+        experts = present = None
+        if not self.is_elbo:  # a data-dependent shared prior (MMVM mixture) reads them
+            _, present, experts = self._encode_steps(batch)
+        ctx = self.context(batch, experts, present)
         with self.plate(batch):
-            latents = {name: prior(ctx) for name, prior in self.groups().items()}
+            latents = {
+                name: poutine.infer_config(prior, config_fn=_term_of(name))(ctx)
+                for name, prior in self.groups().items()
+            }
             params = self._decode_params(latents)
             self.observe(batch, params, step_mask=batch.valid_steps())
+        return latents
 
     def guide(self, batch: MultimodalBatch, **scheduled: Any) -> None:
-        """q(z | x): per-modality encoders, fused shared part, prior-aware projection."""
+        """q(z | x): per-modality encoders, fused shared part, the guide family per group."""
         self._check(batch)
-        self._init_intercepts(batch)
-        qs = self.posteriors(batch)
+        qs = self.variational(batch)
         with self.plate(batch):
             for name, prior in self.groups().items():
-                q = qs[name]
-                pyro.sample(prior.site_name, q.to_event(len(q.batch_shape) - 1))
-
-    # ------------------------------------------------------------------ objective
-    def loss(self, batch: MultimodalBatch, **scheduled: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        """Negative ELBO per observed step, with the Gaussian KLs in closed form.
-
-        Terms: ``nll.<modality>`` (weighted), ``kl.<group>`` and ``hyperprior`` (negative log
-        density of kernel hyperpriors). The KL is analytic where both the posterior and the
-        prior are (masked) diagonal/independent Normals, else a one-sample Monte-Carlo estimate.
-        """
-        guide_tr = poutine.trace(self.guide).get_trace(batch, **scheduled)
-        model_tr = poutine.trace(poutine.replay(self.model, trace=guide_tr)).get_trace(
-            batch, **scheduled
-        )
-        model_tr.compute_log_prob()
-        site_group = self._site_groups()
-        norm = float(self.normaliser(batch))
-        terms: dict[str, Tensor] = {}
-        total = torch.zeros((), device=batch.device)
-        for name, site in model_tr.nodes.items():
-            if site["type"] != "sample" or site_is_subsample(site):
-                continue
-            if name in site_group:
-                q = guide_tr.nodes[name]["fn"]
-                try:
-                    term = torch.distributions.kl_divergence(q, site["fn"]).sum()
-                except NotImplementedError:
-                    value = guide_tr.nodes[name]["value"]
-                    term = (q.log_prob(value) - site["fn"].log_prob(value)).sum()
-                key = f"kl.{site_group[name]}"
-            elif name.endswith("hyperprior"):
-                term, key = -site["log_prob_sum"], "hyperprior"
-            elif site["is_observed"]:
-                term = -site["log_prob_sum"]
-                key = "nll." + next(
-                    (m for m in self.modalities if name.startswith(f"likelihoods.{m}.")), name
-                )
-            else:
-                raise RuntimeError(f"unexpected latent site {name!r} in MMGPVAE.model")
-            terms[key] = terms.get(key, 0.0) + term.detach() / norm
-            total = total + term
-        return total / norm, terms
-
-    def _site_groups(self) -> dict[str, str]:
-        out = {}
-        if self.shared_dim:
-            out["shared_prior.z"] = SHARED
-        for m in self.private_priors:
-            out[f"private_priors.{m}.z"] = f"private_{m}"
-        return out
+                pyro.sample(prior.site_name, qs[name], infer={TERM_KEY: f"kl.{name}"})
 
     # ------------------------------------------------------------------ outputs
     @torch.no_grad()
@@ -383,7 +367,7 @@ class MMGPVAE(GenerativeModel):
         """
         self._check(batch)
         ctx = self.context(batch)
-        qs = self.posteriors(batch)
+        qs = self.variational(batch)
         out = {name: prior.to_latent(qs[name].mean, ctx) for name, prior in self.groups().items()}
         out["latent"] = torch.cat(list(out.values()), -1)
         return out
@@ -396,18 +380,23 @@ class MMGPVAE(GenerativeModel):
                 ``(..., D_S + sum_m D_m)``.
         """
         if isinstance(latent, Tensor):
-            sizes = [self.shared_dim] if self.shared_dim else []
-            names = [SHARED] if self.shared_dim else []
-            for m in self.private_priors:
-                sizes.append(self.private_dims[m])
-                names.append(f"private_{m}")
-            if latent.shape[-1] != sum(sizes):
+            sizes = {g: p.latent_dim for g, p in self.groups().items()}
+            if latent.shape[-1] != sum(sizes.values()):
                 raise ValueError(
-                    f"latent has {latent.shape[-1]} dims, expected {sum(sizes)} "
-                    f"(groups {dict(zip(names, sizes))})"
+                    f"latent has {latent.shape[-1]} dims, expected {sum(sizes.values())} "
+                    f"(groups {sizes})"
                 )
-            latent = dict(zip(names, latent.split(sizes, -1)))
+            latent = dict(zip(sizes, latent.split(list(sizes.values()), -1)))
         return self._decode_params(latent)
+
+
+def _term_of(group: str):
+    """``infer_config`` function naming a group's terms (``kl.<group>``, ``hyperprior``)."""
+
+    def config(msg: dict) -> dict[str, str]:
+        return {TERM_KEY: "hyperprior" if site_is_factor(msg) else f"kl.{group}"}
+
+    return config
 
 
 __all__ = ["MMGPVAE", "default_gp_prior"]

@@ -10,56 +10,44 @@ Diversity: Improved Representation Learning in Multimodal VAEs" (NeurIPS 2024); 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import pyro
 import pyro.distributions as dist
-import pyro.poutine as poutine
 import torch
 from torch import Tensor, nn
 
 from pyrodyn.data.batch import MultimodalBatch
+from pyrodyn.distributions.weighted import Weighted
 from pyrodyn.likelihoods.base import Likelihood
 from pyrodyn.models.base import GenerativeModel
 from pyrodyn.models.capabilities import Imputes
+from pyrodyn.models.multimodal_vae_objective import MultimodalVAEObjective, check_beta
+from pyrodyn.models.named_terms import TERM_KEY
 from pyrodyn.nn.decoders import Decoder, LinearDecoder, MLPDecoder
 from pyrodyn.nn.encoders.base import Encoder
 from pyrodyn.nn.fusion.base import SHARED, Fusion
 from pyrodyn.nn.fusion.mmvm import MMVM
-
-
-def site_kl(q: dist.Distribution, p: dist.Distribution, value: Tensor) -> Tensor:
-    """``KL(q || p)`` per row.
-
-    The registered closed form (or bound) when one exists, else the one-sample Monte-Carlo
-    ``log q(value) - log p(value)``.
-    """
-    try:
-        return torch.distributions.kl_divergence(q, p)
-    except NotImplementedError:
-        return q.log_prob(value) - p.log_prob(value)
+from pyrodyn.priors.base import SEQUENCE, STATIC, LatentPrior, PriorContext, check_slot
+from pyrodyn.priors.factorised import FactorisesOverSteps
 
 
 class MultimodalVAE(GenerativeModel, Imputes):
     """Per-modality encoders ``q_m(z | x_m)``, a fusion, and per-modality decoders/likelihoods.
 
-    The fusion decides the latent sites (one shared latent, or one per modality for
-    :class:`Independent` and :class:`MMVM`), their prior or regulariser and which latent each
-    decoder reads. A missing modality (an all-False mask in a row, or at a step) contributes no
-    expert, no mixture component and no likelihood term. Works on static samples
-    (``static=True``: obs ``(B, *feature_shape)``, latents ``(B, D)``) and on sequences, one latent
-    per time step (obs ``(B, T, *feature_shape)``, latents ``(B, T, D)``).
+    The fusion decides the latent sites (``z_shared``, or ``z_<m>`` per modality for
+    :class:`Independent` and :class:`MMVM`), their variational family and which latent each
+    decoder reads; every site is a slot of ``prior``. A missing modality (an all-False mask in a
+    row, or at a step) contributes no expert, no mixture component and no likelihood term. Works
+    on static samples (``static=True``: obs ``(B, *feature_shape)``, latents ``(B, D)``) and on
+    sequences, one latent per time step (obs ``(B, T, *feature_shape)``, latents ``(B, T, D)``).
 
-    Objective (:meth:`loss`, per sample or observed step)::
-
-        sum_m w_m * NLL_m(x_m | z) + beta * sum_sites KL(q_site || p_site)
-
-    where the KL is the registered closed form (Gaussian fusions; MMVM's ``pairwise`` and ``lse``
-    bounds) or a one-sample Monte-Carlo estimate (mixture posteriors; MMVM ``mc``). With a shared
-    latent the KL counts once per available modality when ``kl_per_modality`` (the reference's
-    ``M * beta`` convention, which keeps beta comparable with the per-modality fusions). With MMVM
-    the objective is not an ELBO (``is_elbo`` is False): choose between fusions by held-out
-    metrics (:mod:`pyrodyn.metrics.probes`), never by training loss.
+    Model and guide take the keyword arguments ``beta`` (KL weight), ``kl_per_modality`` (count a
+    shared latent's KL once per modality available at the row or step) and ``alpha`` (MMVM's
+    scheduled N(0, I) weight); they weight each latent site per row (or step) in both, zero
+    where the site carries no data. The objective (:class:`MultimodalVAEObjective`, the default
+    ``model.elbo``) holds their values. With a data-dependent prior (MMVM) the objective is not
+    an ELBO (``is_elbo`` is False): choose between fusions by held-out metrics
+    (:mod:`pyrodyn.metrics.probes`), never by training loss.
 
     Args:
         likelihoods: modality -> likelihood.
@@ -67,11 +55,15 @@ class MultimodalVAE(GenerativeModel, Imputes):
         fusion: the fusion rule.
         decoders: modality -> decoder (default: :class:`MLPDecoder` with ``decoder_hidden``).
         decoder_hidden: hidden widths of the default decoders (empty: linear decoders).
-        beta: KL weight (a scheduled ``beta`` passed to :meth:`loss` overrides it).
         static: True for static samples, False for sequences.
         modality_weights: modality -> likelihood weight ``w_m`` (default 1).
-        kl_per_modality: count a shared latent's KL once per available modality.
+        prior: the prior of every latent site, a `LatentPrior` that factorises over steps
+            (:class:`~pyrodyn.priors.StandardNormalPrior`,
+            :class:`~pyrodyn.priors.MMVMMixturePrior`); default: the fusion's
+            (:meth:`Fusion.default_prior`: N(0, I), MMVM's mixture for :class:`MMVM`).
     """
+
+    default_objective = MultimodalVAEObjective
 
     def __init__(
         self,
@@ -81,10 +73,9 @@ class MultimodalVAE(GenerativeModel, Imputes):
         *,
         decoders: Mapping[str, Decoder] | None = None,
         decoder_hidden: Sequence[int] = (128,),
-        beta: float = 1.0,
         static: bool = True,
         modality_weights: Mapping[str, float] | None = None,
-        kl_per_modality: bool = True,
+        prior: LatentPrior | None = None,
     ) -> None:
         super().__init__(likelihoods)
         if not isinstance(fusion, Fusion):
@@ -103,17 +94,37 @@ class MultimodalVAE(GenerativeModel, Imputes):
                 f"encoders must share one latent size for fusion {type(fusion).__name__}, got "
                 f"{sizes}"
             )
-        if beta < 0:
-            raise ValueError(f"beta must be >= 0, got {beta}")
         self.latent_dim = next(iter(sizes.values()))
         self.fusion = fusion
         self.encoders = nn.ModuleDict({m: encoders[m] for m in mods})
+        self.decoders = nn.ModuleDict(self._make_decoders(decoders, decoder_hidden))
+        self.is_static = bool(static)
+        if prior is None:
+            prior = fusion.default_prior(self.latent_dim)
+        elif isinstance(fusion, MMVM):
+            raise ValueError(
+                "MultimodalVAE slot 'prior': the MMVM fusion brings its own prior (the mixture of "
+                "the unimodal posteriors); for another prior use fusion Independent() with prior="
+            )
+        self.prior = self._check_prior(prior)
+        self.is_elbo = not self.prior.needs_posteriors
+        for m, w in (modality_weights or {}).items():
+            if m not in mods:
+                raise ValueError(f"modality_weights names unknown modality {m!r}; have {mods}")
+            if not float(w) >= 0:
+                raise ValueError(f"modality weight of {m!r} must be >= 0, got {w}")
+            self.modality_weights[m] = float(w)
+
+    def _make_decoders(
+        self, decoders: Mapping[str, Decoder] | None, hidden: Sequence[int]
+    ) -> dict[str, Decoder]:
+        mods = self.modalities
         if decoders is None:
-            decoders = {
+            return {
                 m: (
-                    MLPDecoder(self.latent_dim, likelihoods[m], hidden=tuple(decoder_hidden))
-                    if decoder_hidden
-                    else LinearDecoder(self.latent_dim, likelihoods[m])
+                    MLPDecoder(self.latent_dim, self.likelihoods[m], hidden=tuple(hidden))
+                    if hidden
+                    else LinearDecoder(self.latent_dim, self.likelihoods[m])
                 )
                 for m in mods
             }
@@ -127,17 +138,18 @@ class MultimodalVAE(GenerativeModel, Imputes):
                     f"decoder of {m!r} reads latents of size {d.latent_dim}, the encoders give "
                     f"{self.latent_dim}"
                 )
-        self.decoders = nn.ModuleDict({m: decoders[m] for m in mods})
-        self.beta = float(beta)
-        self.is_static = bool(static)
-        self.is_elbo = not isinstance(fusion, MMVM)
-        self.kl_per_modality = bool(kl_per_modality)
-        for m, w in (modality_weights or {}).items():
-            if m not in mods:
-                raise ValueError(f"modality_weights names unknown modality {m!r}; have {mods}")
-            if float(w) < 0:
-                raise ValueError(f"modality weight of {m!r} must be >= 0, got {w}")
-            self.modality_weights[m] = float(w)
+        return {m: decoders[m] for m in mods}
+
+    def _check_prior(self, prior: LatentPrior) -> LatentPrior:
+        shape = STATIC if self.is_static else SEQUENCE
+        check_slot(prior, "prior", shape, self.latent_dim, "MultimodalVAE", posteriors=True)
+        if not isinstance(prior, FactorisesOverSteps):
+            raise ValueError(
+                f"MultimodalVAE slot 'prior' holds one latent per sample or step, so its prior "
+                f"must factorise over steps (StandardNormalPrior, MMVMMixturePrior); "
+                f"{type(prior).__name__} does not (trajectory priors: use SVAE or MMGPVAE)"
+            )
+        return prior
 
     # ------------------------------------------------------------------ inference pieces
     def present(self, batch: MultimodalBatch) -> dict[str, Tensor]:
@@ -154,6 +166,44 @@ class MultimodalVAE(GenerativeModel, Imputes):
         post = {m: self.encoders[m](batch.obs[m], batch.mask[m]) for m in self.modalities}
         return post, self.present(batch)
 
+    def context(
+        self,
+        batch: MultimodalBatch,
+        posteriors: Mapping[str, dist.Normal] | None = None,
+        present: Mapping[str, Tensor] | None = None,
+    ) -> PriorContext:
+        """The prior context of a batch (with the unimodal posteriors for data-dependent priors)."""
+        return PriorContext(
+            num_sequences=batch.num_sequences,
+            num_steps=None if batch.static else batch.num_steps,
+            times=None if batch.static else batch.times,
+            lengths=None if batch.static else batch.lengths,
+            inputs=None if batch.static else batch.inputs,
+            posteriors=posteriors,
+            present=present,
+            like=next(iter(batch.obs.values())),
+        )
+
+    def site_weights(
+        self, present: Mapping[str, Tensor], beta: float = 1.0, kl_per_modality: bool = True
+    ) -> dict[str, Tensor]:
+        """Site key -> the weight of its KL per row or step, ``(B, [T])``: 0 where no data.
+
+        ``beta`` per modality site where the modality is available; for a shared site ``beta``
+        times the number of available modalities (``kl_per_modality``) or times 1 where any is.
+        """
+        beta = check_beta(beta)
+        if self.fusion.per_modality_latents:
+            return {m: beta * present[m].float() for m in self.modalities}
+        count = torch.stack([present[m] for m in self.modalities]).float().sum(0)
+        return {SHARED: beta * (count if kl_per_modality else (count > 0).float())}
+
+    def _validated(self, batch: MultimodalBatch) -> None:
+        # model and guide see the same batch object in one loss evaluation: validate it once
+        if getattr(self, "_checked_batch", None) is not batch:
+            self.check_batch(batch)
+            self._checked_batch = batch
+
     def _check(self, batch: MultimodalBatch, available: Sequence[str] | None = None) -> None:
         self.check_batch(batch)
         if available is not None:
@@ -164,94 +214,53 @@ class MultimodalVAE(GenerativeModel, Imputes):
                     f"got {list(available)}"
                 )
 
-    def _scheduled(self, scheduled: Mapping[str, Any]) -> tuple[float, dict[str, Any]]:
-        beta = float(scheduled.get("beta", self.beta))
-        if beta < 0:
-            raise ValueError(f"beta must be >= 0, got {beta}")
-        options = {k: v for k, v in scheduled.items() if k == "alpha" and v is not None}
-        return beta, options
-
-    def terms(self, batch: MultimodalBatch, **scheduled: Any) -> dict[str, Tensor]:
-        """Unweighted per-row terms ``nll.<m>`` and ``kl.<site>``, each ``(B,)``.
-
-        Sequences are summed over time; KLs include the ``kl_per_modality`` factor.
-        """
-        _, options = self._scheduled(scheduled)
-        post, present = self.posteriors(batch)
-        guides = self.fusion.guide_distributions(post, present)
-        priors = self.fusion.prior_distributions(post, present, **options)
-        site_present = self.fusion.site_present(post, present)
-        z = {k: g.rsample() for k, g in guides.items()}
-        out: dict[str, Tensor] = {}
-        for k, g in guides.items():
-            kl = site_kl(g, priors[k], z[k])
-            if k == SHARED and self.kl_per_modality:
-                count = torch.stack([present[m] for m in self.modalities]).sum(0)
-                kl = kl * count.to(kl.dtype)
-            kl = torch.where(site_present[k], kl, torch.zeros_like(kl))
-            out[f"kl.{k}"] = kl if batch.static else kl.sum(-1)
-        for m in self.modalities:
-            params = self.decoders[m](self.fusion.decoder_input(m, z))
-            lp = self.likelihoods[m].log_prob(params, batch.obs[m], batch.mask[m])
-            out[f"nll.{m}"] = -(lp if batch.static else lp.sum(-1))
-        return out
-
-    # ------------------------------------------------------------------ objective
-    def loss(self, batch: MultimodalBatch, **scheduled: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        """``(total, terms)``: the weighted objective per sample (or observed step).
-
-        Scheduled values: ``beta`` (KL weight) and ``alpha`` (MMVM's N(0, I) weight).
-        """
-        self._check(batch)
-        beta, _ = self._scheduled(scheduled)
-        per_row = self.terms(batch, **scheduled)
-        norm = self.normaliser(batch)
-        total = None
-        terms: dict[str, Tensor] = {}
-        for key, value in per_row.items():
-            weight = beta if key.startswith("kl.") else self.modality_weights[key[4:]]
-            term = value.sum() / norm
-            terms[key] = term.detach()
-            total = weight * term if total is None else total + weight * term
-        return total, terms
+    def _site(self, name: str, d: dist.TorchDistribution, weight: Tensor) -> Tensor:
+        """Samples latent site ``z_<name>``: per-row/step factors weighted, steps folded."""
+        w = Weighted(d, weight)
+        return pyro.sample(
+            f"z_{name}",
+            w if self.is_static else w.to_event(1),
+            infer={TERM_KEY: f"kl.{name}"},
+        )
 
     # ------------------------------------------------------------------ Pyro model/guide
-    def _site_dists(self, batch: MultimodalBatch, model: bool, **scheduled: Any):
-        _, options = self._scheduled(scheduled)
-        post, present = self.posteriors(batch)
-        if model:
-            dists = self.fusion.prior_distributions(post, present, **options)
-        else:
-            dists = self.fusion.guide_distributions(post, present)
-        site_present = self.fusion.site_present(post, present)
-        out = {}
-        for k, d in dists.items():
-            d = d.mask(site_present[k])
-            out[k] = d if batch.static else d.to_event(1)
-        return out
-
-    def model(self, batch: MultimodalBatch, **scheduled: Any) -> dict[str, Tensor]:
-        """p(x | z) h(z | X): the fusion's prior (data-dependent for MMVM) and masked observes.
-
-        The prior's KL weight is applied with ``poutine.scale(beta)`` in model and guide alike.
-        """
-        beta, _ = self._scheduled(scheduled)
-        priors = self._site_dists(batch, True, **scheduled)
+    def model(
+        self,
+        batch: MultimodalBatch,
+        *,
+        beta: float = 1.0,
+        kl_per_modality: bool = True,
+        alpha: float | None = None,
+    ) -> dict[str, Tensor]:
+        """p(x | z) p(z): the prior slot (MMVM: the mixture of unimodal posteriors), observes."""
+        self._validated(batch)
+        present = self.present(batch)
+        post = self.posteriors(batch)[0] if self.prior.needs_posteriors else None
+        ctx = self.context(batch, post, present)
+        # the per-step factors are the same for every site: built once
+        factors = self.prior.step_distribution(ctx, **({} if alpha is None else {"alpha": alpha}))
+        weights = self.site_weights(present, beta, kl_per_modality)
         with self.plate(batch):
-            z = {}
-            with poutine.scale(scale=beta):
-                for k, p in priors.items():
-                    z[k] = pyro.sample(f"z_{k}", p)
+            z = {k: self._site(k, factors, w) for k, w in weights.items()}
             params = {m: self.decoders[m](self.fusion.decoder_input(m, z)) for m in self.modalities}
             self.observe(batch, params)
         return z
 
-    def guide(self, batch: MultimodalBatch, **scheduled: Any) -> dict[str, Tensor]:
-        """q(z | X) from the fusion's guide distributions."""
-        beta, _ = self._scheduled(scheduled)
-        guides = self._site_dists(batch, False, **scheduled)
-        with self.plate(batch), poutine.scale(scale=beta):
-            return {k: pyro.sample(f"z_{k}", g) for k, g in guides.items()}
+    def guide(
+        self,
+        batch: MultimodalBatch,
+        *,
+        beta: float = 1.0,
+        kl_per_modality: bool = True,
+        alpha: float | None = None,
+    ) -> dict[str, Tensor]:
+        """q(z | X) from the fusion's guide distributions, weighted as the model's sites."""
+        self._validated(batch)
+        post, present = self.posteriors(batch)
+        guides = self.fusion.guide_distributions(post, present)
+        weights = self.site_weights(present, beta, kl_per_modality)
+        with self.plate(batch):
+            return {k: self._site(k, g, weights[k]) for k, g in guides.items()}
 
     # ------------------------------------------------------------------ representations
     @torch.no_grad()
@@ -334,3 +343,6 @@ class MultimodalVAE(GenerativeModel, Imputes):
         z = fused.sample() if sample else fused.loc
         params = self.decode(z)
         return {m: self.likelihoods[m].predict(params[m], prediction) for m in params}
+
+
+__all__ = ["MultimodalVAE", "MultimodalVAEObjective"]

@@ -5,12 +5,16 @@ The recording is cut into shooting intervals of ``interval`` steps; each interva
 starts inside interval ``j`` is explained by the *free* rollout of the dynamics from ``s_{i,j}``
 (no teacher forcing), scored by the observation likelihood through shared decoders reading the
 first K units, plus a continuity penalty ``w ‖ẑ_{(j+1)L} − s_{i,j+1}‖² / M`` that ties the end
-of each shooting interval to the next node (``continuity_weight`` = 1 as in the reference).
+of each shooting interval to the next node.
 
 Windows locate their interval from their absolute time stamps (``batch.times[:, 0] / dt``) and
 trial index (``batch.index``), so the model must be built with the recording's length, ``dt``
-and number of trials. It is not an ELBO (``is_elbo = False``): the shooting nodes are point
-estimates.
+and number of trials. The Pyro model has the observe sites of the free rollouts (``nll.<m>``)
+and the continuity penalty as the factor ``continuity``; the guide is empty (the shooting nodes
+are point estimates, parameters), so the objective is not an ELBO (``is_elbo = False``). The
+penalty's weight is the recipe of :class:`MultipleShootingObjective` (``continuity_weight``, 1 as
+in the reference); the loss per observed sequence step is the observation NLL averaged over
+valid steps plus ``continuity_weight`` times the penalty averaged over windows.
 """
 
 from __future__ import annotations
@@ -28,7 +32,60 @@ from pyrodyn.dynamics.base import DynamicsModel
 from pyrodyn.likelihoods.base import Likelihood
 from pyrodyn.models.base import GenerativeModel
 from pyrodyn.models.capabilities import Generates
+from pyrodyn.models.mtf.objective import PYRO_ELBO_ARGS, check_options
 from pyrodyn.nn.decoders import Decoder, LinearDecoder
+from pyrodyn.objectives.elbo import TraceELBO
+
+_OPTIONS = ("continuity_weight",)
+
+
+class MultipleShootingObjective(TraceELBO):
+    """``TraceELBO`` of the multiple-shooting pair with its recipe, ``continuity_weight``.
+
+    Args:
+        continuity_weight: weight of the continuity factor (1 as in the reference).
+        options: the same option as a mapping (the keyword wins).
+        **kwargs: Pyro ELBO arguments.
+
+    Raises:
+        TypeError: an unknown option.
+        ValueError: a negative weight.
+    """
+
+    #: The model-config key the constructor took before the recipe moved here.
+    legacy_model_keys: ClassVar[frozenset[str]] = frozenset(_OPTIONS)
+
+    def __init__(
+        self,
+        *,
+        continuity_weight: float | None = None,
+        options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        name = type(self).__name__
+        check_options(name, {k: 0 for k in set(kwargs) - set(PYRO_ELBO_ARGS)}, _OPTIONS)
+        merged = {"continuity_weight": 1.0, **dict(options or {})}
+        if continuity_weight is not None:
+            merged["continuity_weight"] = continuity_weight
+        check_options(name, merged, _OPTIONS)
+        super().__init__(options={k: float(v) for k, v in merged.items()}, **kwargs)
+
+    def prepare(
+        self, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The option under the caller's value, validated."""
+        args, kw = super().prepare(args, kwargs)
+        unknown = sorted(set(kw) - set(_OPTIONS))
+        if unknown:
+            raise TypeError(
+                f"MultipleShooting got unknown scheduled values {unknown}; it accepts "
+                f"{list(_OPTIONS)}"
+            )
+        if float(kw["continuity_weight"]) < 0:
+            raise ValueError(
+                f"scheduled continuity_weight must be >= 0, got {kw['continuity_weight']}"
+            )
+        return args, kw
 
 
 class MultipleShooting(GenerativeModel, Generates):
@@ -42,11 +99,11 @@ class MultipleShooting(GenerativeModel, Generates):
         forcing_dim: K, units read by the decoders (default M).
         num_trials: trials of the training data.
         dt: sampling interval of the data's time stamps.
-        continuity_weight: weight of the continuity penalty.
         decoders: modality -> decoder reading ``z_{1:K}`` (default linear).
     """
 
     is_elbo: ClassVar[bool] = False
+    default_objective = MultipleShootingObjective
 
     def __init__(
         self,
@@ -58,7 +115,6 @@ class MultipleShooting(GenerativeModel, Generates):
         *,
         num_trials: int = 1,
         dt: float = 1.0,
-        continuity_weight: float = 1.0,
         decoders: Mapping[str, Decoder] | None = None,
     ) -> None:
         super().__init__(likelihoods)
@@ -70,14 +126,11 @@ class MultipleShooting(GenerativeModel, Generates):
             raise ValueError(
                 f"need 1 <= interval <= num_steps, got interval={interval}, num_steps={num_steps}"
             )
-        if int(num_trials) < 1 or not dt > 0 or continuity_weight < 0:
-            raise ValueError(
-                f"need num_trials >= 1, dt > 0, continuity_weight >= 0; got {num_trials}, {dt}, "
-                f"{continuity_weight}"
-            )
+        if int(num_trials) < 1 or not dt > 0:
+            raise ValueError(f"need num_trials >= 1 and dt > 0; got {num_trials}, {dt}")
         self.dynamics = dynamics
         self.forcing_dim, self.interval, self.dt = k, int(interval), float(dt)
-        self.num_steps, self.continuity_weight = int(num_steps), float(continuity_weight)
+        self.num_steps = int(num_steps)
         n_nodes = math.ceil(self.num_steps / self.interval)
         self.nodes = nn.Parameter(0.1 * torch.randn(int(num_trials), n_nodes, m))
         decoders = dict(decoders or {})
@@ -127,40 +180,30 @@ class MultipleShooting(GenerativeModel, Generates):
         gap = (reach - nxt).square().mean(-1) * has_next.to(reach.dtype)
         return window, gap
 
-    def loss(self, batch: MultimodalBatch, **scheduled: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        """Observation NLL of the free rollouts plus the continuity penalty.
+    def model(self, batch: MultimodalBatch, *, continuity_weight: float = 1.0) -> None:
+        """Observe sites at the free rollouts and the continuity factor (nodes are parameters).
 
-        Returns:
-            ``(total, terms)`` with ``obs.<m>`` and ``continuity``.
+        The factor is scaled so that, per observed sequence step, it contributes
+        ``continuity_weight`` times the penalty averaged over the windows.
         """
-        if scheduled:
-            raise TypeError(
-                f"MultipleShooting.loss takes no scheduled values, got {list(scheduled)}"
-            )
+        if continuity_weight < 0:
+            raise ValueError(f"continuity_weight must be >= 0, got {continuity_weight}")
         self.check_batch(batch)
         window, gap = self._rollout(batch)
-        valid = batch.valid_steps().to(window.dtype)
-        n = valid.sum().clamp_min(1)
-        params = self.decode(window)
-        terms: dict[str, Tensor] = {}
-        for mod in self.modalities:
-            lp = self.likelihoods[mod].log_prob(params[mod], batch.obs[mod], batch.mask[mod])
-            terms[f"obs.{mod}"] = -(lp * valid).sum() / n
-        terms["continuity"] = gap.mean()
-        total = sum(v for k, v in terms.items() if k.startswith("obs.")) + (
-            self.continuity_weight * terms["continuity"]
-        )
-        return total, {k: v.detach() for k, v in terms.items()}
-
-    def model(self, batch: MultimodalBatch, **scheduled: Any) -> None:
-        """Observe sites at the free rollouts and a continuity factor (nodes are parameters)."""
-        window, gap = self._rollout(batch)
+        valid = batch.valid_steps()
+        per_window = float(self.normaliser(batch)) / batch.num_sequences
         with self.plate(batch):
-            self.observe(batch, self.decode(window))
-            pyro.factor("continuity", -self.continuity_weight * gap)
+            step_mask = None if batch.lengths is None else valid
+            self.observe(batch, self.decode(window), step_mask=step_mask)
+            pyro.factor("continuity", -continuity_weight * per_window * gap)
 
-    def guide(self, batch: MultimodalBatch, **scheduled: Any) -> None:
-        """No latent sites: the shooting nodes are point estimates."""
+    def guide(self, batch: MultimodalBatch, *, continuity_weight: float = 1.0) -> None:
+        """No latent sites: the shooting nodes are point estimates.
+
+        It opens no plate either: ``Predictive(parallel=True)`` guesses the plate nesting from
+        the guide's sample sites, and an empty plate there would place its sample dimension on
+        the sequence plate's.
+        """
 
     def encode(self, batch: MultimodalBatch) -> dict[str, Tensor]:
         """The free rollouts over the batch windows ``{"latent": (B, T, M)}``."""

@@ -4,6 +4,7 @@ Each function returns the ``Figure`` and saves a PNG when given ``path``.
 """
 
 from pyrodyn.plots.attractor import plot_attractor
+from pyrodyn.plots.diagnosis import diagnosis_figures
 from pyrodyn.plots.history import plot_history, read_history
 from pyrodyn.plots.importance import plot_khat
 from pyrodyn.plots.latents import plot_latents
@@ -11,6 +12,7 @@ from pyrodyn.plots.ppc import plot_calibration, plot_ppc
 from pyrodyn.plots.spectra import plot_power_spectra
 
 __all__ = [
+    "diagnosis_figures",
     "plot_attractor",
     "plot_calibration",
     "plot_history",

@@ -160,7 +160,13 @@ class LatentPrior(PyroModule):
 
 
 def check_slot(
-    prior: LatentPrior, slot: str, shape: str, latent_dim: int | None = None, owner: str = ""
+    prior: LatentPrior,
+    slot: str,
+    shape: str,
+    latent_dim: int | None = None,
+    owner: str = "",
+    *,
+    posteriors: bool = False,
 ) -> LatentPrior:
     """Checks that ``prior`` serves a slot; returns it.
 
@@ -170,10 +176,13 @@ def check_slot(
         shape: ``"sequence"`` (latent ``(B, T, D)``) or ``"static"`` (``(B, D)``).
         latent_dim: the D the slot needs (None: any).
         owner: the model's name, for the message.
+        posteriors: whether the model fills the slot's context with unimodal posteriors
+            (``ctx.posteriors``), which data-dependent priors (:attr:`needs_posteriors`) read.
 
     Raises:
         TypeError: ``prior`` is not a `LatentPrior`.
-        ValueError: the prior does not serve the slot's shape or has another ``latent_dim``.
+        ValueError: the prior does not serve the slot's shape, has another ``latent_dim``, or
+            needs posteriors the slot does not provide.
     """
     where = f"{owner} slot {slot!r}" if owner else f"slot {slot!r}"
     if not isinstance(prior, LatentPrior):
@@ -188,6 +197,12 @@ def check_slot(
         raise ValueError(
             f"{where} needs latent_dim {int(latent_dim)}, {type(prior).__name__} has "
             f"{prior.latent_dim}"
+        )
+    if prior.needs_posteriors and not posteriors:
+        raise ValueError(
+            f"{where} provides no unimodal posteriors, and {type(prior).__name__} is built from "
+            "them (a data-dependent prior needs a model with per-modality encoders, e.g. "
+            "MultimodalVAE)"
         )
     return prior
 

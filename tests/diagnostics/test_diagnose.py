@@ -6,13 +6,13 @@ import torch
 
 from pyrodyn.data.dataset import MultimodalDataset
 from pyrodyn.diagnostics import arviz_adapter as adapter
-from pyrodyn.diagnostics.diagnose import check_modalities, check_run_dir, diagnose
+from pyrodyn.diagnostics.diagnose import check_modalities, diagnose
 from pyrodyn.testing.linear_gaussian import LinearGaussianModel
 
 
 def test_diagnose_writes_everything(make_model, lg_batch, tmp_path):
     model = make_model(guide_scale=1.2, diagonal=True)
-    # figures are checked on a fitted SVAE in test_diagnose_run.py (rendering is slow)
+    # figures are checked on a fitted SVAE in tests/app/test_diagnose.py (rendering is slow)
     summary = diagnose(
         model, lg_batch, tmp_path, num_samples=40, amortisation_steps=5, figures=False
     )
@@ -64,12 +64,8 @@ def test_flagged_trials_are_listed(make_model, lg_batch, tmp_path):
 def test_bad_inputs(make_model, lg_batch, tmp_path):
     with pytest.raises(ValueError, match="num_samples \\(K\\) must be an integer >= 1"):
         diagnose(make_model(), lg_batch, tmp_path, num_samples=0)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        check_run_dir(tmp_path / "nope")
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "config.yaml").write_text("model: {}\n")
-    with pytest.raises(FileNotFoundError, match=r"has no checkpoint\.pt"):
-        check_run_dir(tmp_path / "run")
+    with pytest.raises(TypeError, match="figures must be a figure writer"):
+        diagnose(make_model(), lg_batch, tmp_path, num_samples=2, figures=True)
     other = MultimodalDataset({"y": np.zeros((2, 3, 4))})
     with pytest.raises(ValueError, match="lacks modalities \\['x'\\]"):
         check_modalities(make_model(), other, "other.npz")

@@ -78,3 +78,26 @@ def test_bad_inputs_raise():
         DiagNormalMixture(mix.locs, mix.scales, mix.logits, kl_estimator="exact")
     with pytest.raises(ValueError, match="locs must be"):
         DiagNormalMixture(torch.zeros(3), torch.ones(3), torch.zeros(3))
+
+
+def test_leading_sample_dims_broadcast():
+    mix = _mix(batch=(2,))
+    wide = mix.expand((5, 2))
+    assert wide.batch_shape == (5, 2)
+    z = wide.rsample()
+    assert z.shape == (5, 2, 2)
+    torch.testing.assert_close(wide.log_prob(z), mix.log_prob(z))
+    assert mix.rsample((3, 5)).shape == (3, 5, 2, 2)
+    torch.testing.assert_close(wide.mean, mix.mean.expand(5, 2, 2))
+
+
+def test_uniform_mixture_over_available_components():
+    from pyrodyn.distributions.diag_normal_mixture import uniform_mixture
+
+    locs, scales = torch.randn(2, 3, 4), torch.ones(2, 3, 4)
+    available = torch.tensor([[True, False, True], [False, False, False]])
+    mix = uniform_mixture(locs, scales, available)
+    torch.testing.assert_close(mix.weights[0], torch.tensor([0.5, 0.0, 0.5]))
+    # a row without any component is N(0, I)
+    torch.testing.assert_close(mix.mean[1], torch.zeros(4))
+    torch.testing.assert_close(mix.variance[1], torch.ones(4))

@@ -48,3 +48,16 @@ def test_unknown_estimator_and_bad_samples_raise():
         kl_estimate(q_loc, q_scale, h, "exact")
     with pytest.raises(ValueError, match="num_samples"):
         kl_mc(q_loc, q_scale, h, num_samples=0)
+
+
+@pytest.mark.parametrize("estimator", ["pairwise", "lse", "mc"])
+def test_posteriors_with_leading_sample_dims_broadcast_against_the_mixture(estimator):
+    q_loc, q_scale, h = _case(0, 1.0)  # q (1, D), mixture batch (1,)
+    g = torch.Generator().manual_seed(4)
+    locs = q_loc + 0.3 * torch.randn(5, *q_loc.shape, generator=g, dtype=torch.float64)
+    value = locs + q_scale * torch.randn(locs.shape, generator=g, dtype=torch.float64)
+    kl = kl_estimate(locs, q_scale, h, estimator, value=value)
+    assert kl.shape == (5, 1)
+    for s in range(5):
+        one = kl_estimate(locs[s], q_scale, h, estimator, value=value[s])
+        torch.testing.assert_close(kl[s], one)

@@ -113,3 +113,30 @@ def test_suggest_forcing_interval():
         suggest_forcing_interval(np.ones((500, 2)))
     with pytest.raises(ValueError, match="too short"):
         suggest_forcing_interval(np.zeros(3))
+
+
+@pytest.mark.parametrize(("k", "parallel"), [(4, True), (4, False), (2, False)])
+@pytest.mark.parametrize("inputs", [False, True])
+def test_rollouts_keep_leading_sample_dims(k, parallel, inputs, device):
+    """A (S, B, T, K) teacher gives, per leading index, the rollout of that (B, T, K) teacher."""
+    torch.manual_seed(0)
+    s, b, t, m = 3, 2, 9, 4
+    dyn = ClippedDendPLRNN(m, num_bases=2, input_dim=2 if inputs else 0).to(device)
+    teacher = torch.randn(s, b, t, k, device=device, dtype=torch.float64)
+    dyn = dyn.double()
+    u = torch.randn(b, t, 2, device=device, dtype=torch.float64) if inputs else None
+    init = torch.randn(b, m - k, device=device, dtype=torch.float64) if k < m else None
+    out = sparse_forcing_rollout(dyn, teacher, 4, init=init, inputs=u, parallel=parallel)
+    gen = generalized_forcing_rollout(dyn, teacher, 0.4, tau=2, init=init, inputs=u)
+    assert out.shape == gen.shape == (s, b, t, m)
+    for i in range(s):
+        one = sparse_forcing_rollout(dyn, teacher[i], 4, init=init, inputs=u, parallel=parallel)
+        torch.testing.assert_close(out[i], one)
+        torch.testing.assert_close(
+            gen[i], generalized_forcing_rollout(dyn, teacher[i], 0.4, tau=2, init=init, inputs=u)
+        )
+    if k < m:
+        with pytest.raises(ValueError, match=r"init \(the unforced units\) must have shape"):
+            sparse_forcing_rollout(dyn, teacher, 4, init=init[:1].expand(3, -1), inputs=u)
+    with pytest.raises(ValueError, match="inputs must be"):
+        sparse_forcing_rollout(dyn, teacher, 4, inputs=torch.zeros(b + 1, t, 2, device=device))

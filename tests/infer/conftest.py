@@ -53,6 +53,31 @@ class ToyVAE(GenerativeModel):
         return total, terms
 
 
+class FaultyVAE(ToyVAE):
+    """:class:`ToyVAE` that misbehaves once at chosen step indices.
+
+    Pass the step index as a schedule (``schedules={"at": float}``); ``faults`` maps an index
+    to ``"nan"`` (a NaN term) or ``"raise"`` (torch's distribution validation rejecting a
+    parameter, as after a huge step). Each fault fires once per model object, or at every
+    attempt with ``recurring=True``.
+    """
+
+    def __init__(self, faults: dict[int, str] | None = None, recurring: bool = False) -> None:
+        super().__init__()
+        self.faults, self.recurring = dict(faults or {}), recurring
+
+    def loss(self, batch, at: float = -1.0, **scheduled):
+        get = self.faults.get if self.recurring else self.faults.pop
+        kind = get(int(at), None)
+        if kind == "raise":
+            dist.Normal(torch.zeros(()), -torch.ones(()), validate_args=True)
+        total, terms = super().loss(batch, **scheduled)
+        if kind == "nan":
+            total = total * float("nan")
+            terms = {**terms, "nll.x": terms["nll.x"] * float("nan")}
+        return total, terms
+
+
 def make_data(trials: int = 8, steps: int = 30, seed: int = 0) -> MultimodalDataset:
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(trials, steps, 1, generator=g)

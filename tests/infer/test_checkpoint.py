@@ -1,12 +1,22 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from pyrodyn.infer.checkpoint import atomic_save, get_rng_state, load_checkpoint, set_rng_state
+from pyrodyn.infer.checkpoint import (
+    CHECKPOINT_FORMAT,
+    atomic_save,
+    forked_rng,
+    get_rng_state,
+    load_checkpoint,
+    read_fit_checkpoint,
+    set_rng_state,
+)
+from pyrodyn.infer.state import LoopState
 
 
 def test_atomic_save_replaces_and_leaves_no_temp(tmp_path):
@@ -43,3 +53,42 @@ def test_rng_state_roundtrip_through_weights_only_file(tmp_path):
     set_rng_state(load_checkpoint(tmp_path / "r.pt")["rng"])
     b = (torch.rand(3), random.random(), np.random.rand())  # noqa: NPY002
     assert torch.equal(a[0], b[0]) and a[1] == b[1] and a[2] == b[2]
+
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "runs" / "demo_tiny" / "checkpoint.pt"
+
+
+def test_checkpoint_of_an_old_run_directory_reads_back():
+    # written before the loop was shared: no rng_ranks / world_size
+    ckpt = read_fit_checkpoint(FIXTURE)
+    assert ckpt["format"] == CHECKPOINT_FORMAT and "rng_ranks" not in ckpt
+    state = LoopState.from_checkpoint(ckpt)
+    assert (state.step, state.lr_factor, state.bad_count) == (2, 1.0, 0)
+    assert state.elapsed == ckpt["elapsed"] and len(state.history) == 2
+    assert state.to_checkpoint()["history"] == ckpt["history"]
+
+
+def test_read_fit_checkpoint_rejects_other_files(tmp_path):
+    atomic_save({"state_dict": {}}, tmp_path / "model.pt")
+    with pytest.raises(ValueError, match=r"model.pt' is not a resumable pyrodyn fit checkpoint"):
+        read_fit_checkpoint(tmp_path / "model.pt")
+
+
+def _seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002
+
+
+def _draw() -> tuple:
+    return torch.rand(2), random.random(), np.random.rand()  # noqa: NPY002
+
+
+def test_forked_rng_gives_the_streams_back():
+    _seed_all(1)
+    expected = _draw()
+    _seed_all(1)
+    with forked_rng():
+        _draw(), _draw()  # whatever the body draws from torch, Python and NumPy
+    got = _draw()
+    assert torch.equal(expected[0], got[0]) and expected[1:] == got[1:]

@@ -9,6 +9,7 @@ import math
 import os
 
 import numpy as np
+import pyro
 import pytest
 import torch
 import yaml
@@ -16,21 +17,22 @@ from torch import nn
 
 pytest.importorskip("lightning.fabric")
 
-from pyrodyn.cli import main
+from pyrodyn.app.cli import main
 from pyrodyn.data.dataset import MultimodalDataset
 from pyrodyn.exceptions import NonFiniteLossError, NumericsWarning
-from pyrodyn.infer import fit
+from pyrodyn.infer import Callback, fit
 from pyrodyn.infer.distributed import (
     DistributedFitResult,
     check_devices,
     check_strategy,
+    fit_distributed,
 )
 from pyrodyn.infer.history import read_history
 from pyrodyn.likelihoods.gaussian import Gaussian
 from pyrodyn.models.base import GenerativeModel
 from pyrodyn.nn.decoders import LinearDecoder
 
-from .conftest import ToyVAE, make_data
+from .conftest import FaultyVAE, ToyVAE, make_data
 
 
 class DeterministicAE(GenerativeModel):
@@ -44,6 +46,10 @@ class DeterministicAE(GenerativeModel):
         super().__init__({"x": Gaussian(2)})
         self.enc = nn.Linear(2, 2)
         self.decoder = LinearDecoder(2, self.likelihoods["x"])
+        self.init_batches: list = []
+
+    def init_from_data(self, batch) -> None:
+        self.init_batches.append(batch)
 
     def model(self, batch, **_):
         return None
@@ -61,7 +67,7 @@ class DeterministicAE(GenerativeModel):
         return total, {"nll.x": total.detach()}
 
 
-class ExitAt:
+class ExitAt(Callback):
     """Callback that kills the rank-0 process at a step, as a crash or ``kill -9`` would."""
 
     def __init__(self, step: int) -> None:
@@ -92,6 +98,9 @@ def test_two_ranks_equal_one_process_with_double_batch(dist_device):
     kw = dict(steps=3, lr=1e-2, window=10, seed=3, device=dist_device, clip_norm=None)
     r1 = fit(single, data, batch_size=8, **kw)
     r2 = fit(multi, data, batch_size=4, devices=2, **kw)
+    # the data-dependent initialisation saw the same first (global) batch, once
+    assert len(single.init_batches) == len(multi.init_batches) == 1
+    assert torch.equal(single.init_batches[0].obs["x"], multi.init_batches[0].obs["x"])
     assert isinstance(r2, DistributedFitResult) and r2.world_size == 2
     assert r2.rank_divergence == 0.0  # ranks hold bit-identical parameters
     assert r2.steps_done == 3 and multi is r2.model
@@ -102,25 +111,30 @@ def test_two_ranks_equal_one_process_with_double_batch(dist_device):
 
 
 def test_killed_run_resumes_exactly(tmp_path, dist_device):
+    # step 2 diverges once on every rank (rolled back, lr halved) before the checkpoint of
+    # step 3; the rank is then killed at step 4, and the resumed run must match the reference
     data = make_data(trials=8, steps=30)
     kw = dict(
         steps=6, lr=1e-2, batch_size=3, window=10, devices=2, checkpoint_every=3, seed=1,
-        device=dist_device,
+        device=dist_device, schedules={"at": float},
     )  # fmt: skip
     torch.manual_seed(0)
-    ref = ToyVAE()
+    ref = FaultyVAE({1: "nan"})
     torch.manual_seed(0)
-    resumed = ToyVAE()
-    r_ref = fit(ref, data, checkpoint_dir=tmp_path / "ref", **kw)
-    assert r_ref.rank_divergence == 0.0
+    resumed = FaultyVAE({1: "nan"})
+    with pytest.warns(NumericsWarning, match="step 2: nll.x = nan"):
+        r_ref = fit(ref, data, checkpoint_dir=tmp_path / "ref", **kw)
+    assert r_ref.rank_divergence == 0.0 and r_ref.rollbacks == 1
     with pytest.raises(RuntimeError, match="exited with code 3"):
         fit(resumed, data, checkpoint_dir=tmp_path / "run", callbacks=[ExitAt(4)], **kw)
     ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 3 and ckpt["world_size"] == 2 and len(ckpt["rng_ranks"]) == 2
+    assert ckpt["lr_factor"] == 0.5
     r = fit(resumed, data, checkpoint_dir=tmp_path / "run", resume=True, **kw)
     assert r.steps_done == 6 and r.rank_divergence == 0.0
     assert torch.equal(_flat(resumed), _flat(ref))  # bit-identical to the uninterrupted run
     assert [h["loss"] for h in r.history] == [h["loss"] for h in r_ref.history]
+    assert [h["lr"] for h in r.history] == [h["lr"] for h in r_ref.history]
     assert [h["step"] for h in read_history(tmp_path / "run" / "history.csv")] == list(range(1, 7))
 
 
@@ -148,13 +162,16 @@ def test_large_model_with_an_unused_parameter(dist_device):
     assert torch.equal(model.unused.detach().cpu(), torch.ones(40_000))
 
 
-class StopAt:
-    """Callback asking to stop after a step (rank 0 decides, every rank must follow)."""
+class StopAt(Callback):
+    """Callback asking to stop after a step (rank 0 decides, every rank must follow); checks
+    that the rank trains with module-local parameters."""
 
     def __init__(self, step: int) -> None:
         self.step = step
 
     def on_step_end(self, state) -> bool:
+        if not pyro.settings.get("module_local_params"):
+            raise AssertionError("the rank trains outside module-local parameters")
         return state.step >= self.step
 
 
@@ -340,3 +357,16 @@ def test_dataset_for_sharding_needs_enough_rows():
     data = make_data(trials=1, steps=30).batch()
     with pytest.raises(ValueError, match="fewer than devices=2"):
         fit(ToyVAE(), data, steps=1, devices=2)
+
+
+def test_bad_options_fail_before_any_process_starts():
+    with pytest.raises(ValueError, match=r"unknown optimizer 'adagrad'"):
+        fit(ToyVAE(), make_data(), steps=1, devices=2, optimizer="adagrad")
+    with pytest.raises(ValueError, match="lr must be positive and finite, got nan"):
+        fit(ToyVAE(), make_data(), steps=1, devices=2, lr=math.nan)
+    with pytest.raises(
+        TypeError, match=r"fit_distributed got unexpected keyword arguments \['stpes'\]"
+    ):
+        fit_distributed(ToyVAE(), make_data(), devices=2, stpes=3)
+    with pytest.raises(TypeError, match="model must be a pyrodyn GenerativeModel"):
+        fit(nn.Linear(2, 2), make_data(), steps=1, devices=2)

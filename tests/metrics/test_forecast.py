@@ -139,3 +139,18 @@ def test_forecast_metrics_reject_static_data():
     static = MultimodalDataset({"x": np.ones((4, 3))}, static=True)
     with pytest.raises(ValueError, match="need sequences"):
         forecast_nmse_curve(lambda b, t: {}, static, context=1, horizon=1)
+
+
+def test_models_without_the_capability_are_refused_by_name():
+    from pyrodyn.likelihoods.gaussian import Gaussian as _Gaussian
+    from pyrodyn.models.svae import SVAE
+
+    data = MultimodalDataset({"x": np.random.default_rng(0).normal(size=(4, 20, 2))})
+    model = SVAE({"x": _Gaussian(2)}, latent_dim=2)
+    with pytest.raises(
+        TypeError,
+        match=r"SVAE cannot forecast from a context: .*ForecastsFromContext capability",
+    ):
+        forecast_nmse_curve(model, data, context=5, horizon=5)
+    with pytest.raises(TypeError, match=r"SVAE cannot be probed .*HasInstanceCode capability"):
+        code_probe_r2(model, data, data, targets=())

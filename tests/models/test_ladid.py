@@ -7,8 +7,10 @@ from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.data.pendulum import pendulum_dataset
 from pyrodyn.dynamics.base import LinearDynamics
 from pyrodyn.dynamics.query import QueryDynamics
+from pyrodyn.infer.schedules import horizon_curriculum
 from pyrodyn.likelihoods import Gaussian
-from pyrodyn.models.ladid import LaDID, horizon_curriculum, shooting_starts
+from pyrodyn.models.ladid import LaDID, LaDIDObjective, LaDIDReferenceObjective
+from pyrodyn.models.ladid.windows import cut_windows
 from pyrodyn.nn.encoders.ct_transformer import ContinuousTimeTransformer
 from pyrodyn.nn.fusion import Mean
 from pyrodyn.testing.model import check_model_guide, check_svi_step
@@ -16,7 +18,8 @@ from pyrodyn.testing.model import check_model_guide, check_svi_step
 K = 4
 
 
-def make_model(shapes, *, context=4, fusion=None, dynamics=None, **kw):
+def make_model(shapes, *, context=4, fusion=None, dynamics=None, time_step=None, **recipe):
+    """A small LaDID; ``recipe`` options (if any) go to its LaDIDObjective."""
     liks = {m: Gaussian(s) for m, s in shapes.items()}
     encs = {
         m: ContinuousTimeTransformer(s, K, model_dim=16, num_layers=2, window=0.3)
@@ -24,7 +27,10 @@ def make_model(shapes, *, context=4, fusion=None, dynamics=None, **kw):
     }
     if dynamics is None:
         dynamics = QueryDynamics(K, K, max_period=4.0, hidden=(16,), dropout=0.0)
-    return LaDID(liks, encs, dynamics, fusion=fusion, context=context, **kw)
+    model = LaDID(liks, encs, dynamics, fusion=fusion, context=context, time_step=time_step)
+    if recipe:
+        model.elbo = LaDIDObjective(**recipe)
+    return model
 
 
 def vector_batch(b=3, t=12, n=5, dt=0.1):
@@ -32,51 +38,11 @@ def vector_batch(b=3, t=12, n=5, dt=0.1):
     return MultimodalBatch.from_tensors({"x": x}, times=torch.arange(t) * dt)
 
 
-def test_shooting_starts_and_errors():
-    assert shooting_starts(20, 5, 4, 1).tolist() == [0, 4, 8]
-    assert shooting_starts(10, 4, 6).tolist() == [0]
-    with pytest.raises(ValueError, match=r"= 11 steps does not fit in trajectories of 10 steps"):
-        shooting_starts(10, 4, 6, 1)
-
-
-def test_curriculum_visits_horizons_in_order_and_ends_long():
-    sched = horizon_curriculum(100, (1, 2, 4, 8), final_fraction=0.4)
-    values = [sched(s) for s in range(100)]
-    assert values[0] == 1 and values[-1] == 8
-    assert values == sorted(values)
-    assert sum(v == 8 for v in values) == 40
-    assert set(values) == {1, 2, 4, 8}
-    with pytest.raises(ValueError, match="increasing"):
-        horizon_curriculum(10, (4, 2))
-
-
-def test_shooting_batch_windows_are_slices_of_the_trajectories():
-    model = make_model({"x": 5}, context=3, windows_per_sequence=2, overlap=1, overlap_weight=1.0)
-    batch = vector_batch(b=2, t=16)
-    wb, pairs = model.shooting_batch(batch, horizon=3)
-    assert wb.num_sequences == 4 and wb.num_steps == 3 + 3 + 1
-    for r in range(4):
-        seq = r // 2
-        start = round(float(wb.times[r, 0]) / 0.1)
-        torch.testing.assert_close(wb.obs["x"][r], batch.obs["x"][seq, start : start + 7])
-    # consecutive windows: the overlap steps of window a are the first query steps of window b
-    for a, b in pairs.tolist():
-        torch.testing.assert_close(wb.times[a, 6:7], wb.times[b, 3:4])
-    # without overlap: k distinct windows per sequence, horizon None -> one full window
-    model2 = make_model({"x": 5}, context=3, windows_per_sequence=3)
-    wb2, pairs2 = model2.shooting_batch(batch, horizon=2)
-    assert pairs2 is None and wb2.num_sequences == 6
-    starts = (wb2.times[:, 0] / 0.1).round().reshape(2, 3)
-    assert all(len(set(r.tolist())) == 3 for r in starts)
-    wb3, _ = model2.shooting_batch(batch)
-    assert wb3.num_steps == 16 and wb3.num_sequences == 2
-
-
 def test_one_step_is_finite_and_terms_are_named():
     model = make_model({"x": 5}, overlap=1, overlap_weight=0.5)
     assert model.is_elbo is False
     batch = vector_batch(t=14)
-    check_model_guide(model, model.shooting_batch(batch, 3)[0])
+    check_model_guide(model, cut_windows(batch, model.context, 3)[0])
     check_svi_step(model, batch, horizon=3)
     total, terms = model.loss(batch, horizon=3)
     assert set(terms) == {"nll.x", "kl.psi", "reg.embedding", "reg.overlap"}
@@ -92,7 +58,9 @@ def test_plain_elbo_without_regularisers():
     torch.testing.assert_close(total.detach(), terms["nll.x"] + terms["kl.psi"])
     pyro.set_rng_seed(1)
     total3, terms3 = model.loss(batch, horizon=4, beta=3.0)
-    torch.testing.assert_close(total3.detach(), terms3["nll.x"] + 3 * terms3["kl.psi"])
+    # beta scales the psi site in model and guide: the kl term carries it
+    torch.testing.assert_close(total3.detach(), terms3["nll.x"] + terms3["kl.psi"])
+    torch.testing.assert_close(terms3["kl.psi"], 3 * terms["kl.psi"])
 
 
 def test_two_modalities_vector_and_frames_with_a_missing_modality():
@@ -131,7 +99,7 @@ def test_per_modality_latents_with_mmvm():
     assert {"kl.psi_x", "kl.psi_y"} <= set(terms)
 
 
-def make_split_model(shapes, *, k_s=2, state_frames=2, **kw):
+def make_split_model(shapes, *, k_s=2, state_frames=2, **recipe):
     liks = {m: Gaussian(s) for m, s in shapes.items()}
     encs = {
         m: ContinuousTimeTransformer(s, K - k_s, model_dim=16, num_layers=1, window=0.3)
@@ -142,8 +110,10 @@ def make_split_model(shapes, *, k_s=2, state_frames=2, **kw):
         for m, s in shapes.items()
     }
     dyn = QueryDynamics(K, K, max_period=4.0, hidden=(16,), dropout=0.0)
-    kw.setdefault("embedding_weight", 0.0)
-    return LaDID(liks, encs, dyn, context=4, state_encoders=states, state_frames=state_frames, **kw)
+    model = LaDID(liks, encs, dyn, context=4, state_encoders=states, state_frames=state_frames)
+    if recipe:
+        model.elbo = LaDIDObjective(**{"embedding_weight": 0.0, **recipe})
+    return model
 
 
 def test_split_code_concatenates_constants_and_state_posteriors():
@@ -168,7 +138,7 @@ def test_split_code_concatenates_constants_and_state_posteriors():
         model.code_parts(model.code_posterior(other).loc)["state"], parts["state"]
     )
     # one SVI step and the guide/model agree on the site
-    check_model_guide(model, model.shooting_batch(batch, 3)[0])
+    check_model_guide(model, cut_windows(batch, model.context, 3)[0])
     check_svi_step(model, batch, horizon=3)
 
 
@@ -223,9 +193,9 @@ def test_frames_per_window_is_an_unbiased_estimate_of_the_window_likelihood():
     total, _ = model.loss(batch, horizon=3)
     assert torch.isfinite(total)
     with pytest.raises(ValueError, match=r"reg\.embedding and reg\.overlap need them all"):
-        make_model({"x": 5}, embedding_weight=1.0, frames_per_window=2)
+        LaDIDObjective(embedding_weight=1.0, frames_per_window=2)
     with pytest.raises(ValueError, match="frames_per_window must be >= 1, got 0"):
-        make_model({"x": 5}, embedding_weight=0.0, frames_per_window=0)
+        LaDIDObjective(embedding_weight=0.0, frames_per_window=0)
 
 
 def test_split_code_with_two_modalities_and_a_missing_one():
@@ -235,7 +205,9 @@ def test_split_code_with_two_modalities_and_a_missing_one():
         {"video": b.obs["video"][..., :16, :16], "angle": b.obs["angle"]}, times=b.times
     )
     model = make_split_model({"video": (16, 16), "angle": 2})
-    total, terms = model.loss(batch.drop("angle", rows=torch.tensor([True, False, False])), 4)
+    total, terms = model.loss(
+        batch.drop("angle", rows=torch.tensor([True, False, False])), horizon=4
+    )
     assert torch.isfinite(total) and {"nll.video", "nll.angle", "kl.psi"} <= set(terms)
 
 
@@ -249,13 +221,13 @@ def test_split_code_bad_arguments():
     dyn = QueryDynamics(K, K, max_period=4.0, hidden=(8,), dropout=0.0)
     whole = {"x": ContinuousTimeTransformer(5, K, model_dim=8, num_layers=1)}
     with pytest.raises(ValueError, match="must be smaller than the code"):
-        LaDID(liks, encs, dyn, context=4, state_encoders=whole, embedding_weight=0.0)
+        LaDID(liks, encs, dyn, context=4, state_encoders=whole)
     bad = {"y": ContinuousTimeTransformer(5, 2, model_dim=8, num_layers=1)}
     with pytest.raises(ValueError, match=r"cover exactly the encoded modalities \['x'\]"):
-        LaDID(liks, encs, dyn, context=4, state_encoders=bad, embedding_weight=0.0)
+        LaDID(liks, encs, dyn, context=4, state_encoders=bad)
     wrong = {"x": ContinuousTimeTransformer(5, 1, model_dim=8, num_layers=1)}
     with pytest.raises(ValueError, match="constants part of the code has size 3"):
-        LaDID(liks, encs, dyn, context=4, state_encoders=wrong, embedding_weight=0.0)
+        LaDID(liks, encs, dyn, context=4, state_encoders=wrong)
     model = make_split_model({"x": 5})
     with pytest.raises(ValueError, match=r"expected codes \(\.\.\., 4\)"):
         model.code_parts(torch.zeros(2, 3))
@@ -305,7 +277,7 @@ def test_generation_limit_is_the_time_encoding_period():
         model.generate(limit + 1, init=batch)
     with pytest.raises(TypeError, match="not a number of steps"):
         model.forecast(batch, 5)
-    plrnn = make_model({"x": 5}, dynamics=LinearDynamics(K), time_step=0.1, embedding_weight=0)
+    plrnn = make_model({"x": 5}, dynamics=LinearDynamics(K), time_step=0.1, embedding_weight=0.0)
     assert plrnn.generation_limit(batch) is None
 
 
@@ -316,7 +288,7 @@ def test_fit_and_evaluate_a_ladid_run_end_to_end(tmp_path):
 
     import numpy as np
 
-    from pyrodyn.cli import main
+    from pyrodyn.app.cli import main
     from pyrodyn.data.pendulum import pendulum_arrays
 
     config = Path(__file__).resolve().parents[2] / "configs" / "ladid_pendulum.yaml"
@@ -376,9 +348,8 @@ def test_bad_inputs_are_loud():
 
 def test_reference_compat_loss_equals_a_hand_computation():
     torch.manual_seed(0)
-    model = make_model(
-        {"x": 5}, reference_compat=True, reference_num_train=30, embedding_weight=1.0
-    ).eval()
+    model = make_model({"x": 5}).eval()
+    model.elbo = LaDIDReferenceObjective(num_train=30, embedding_weight=1.0)
     batch = vector_batch(b=2, t=10)
     assert model.is_elbo is False
     pyro.set_rng_seed(3)
@@ -397,7 +368,10 @@ def test_reference_compat_loss_equals_a_hand_computation():
     prior = -dist.Normal(0.0, 1.0).log_prob(psi).sum()
     expected = 30 / 2 * (recon + emb + prior)
     torch.testing.assert_close(total.detach(), expected.detach(), rtol=1e-5, atol=1e-3)
-    torch.testing.assert_close(terms["ref.recon"], recon.detach(), rtol=1e-5, atol=1e-3)
+    # the terms carry the N_train / B factor and lambda, and sum to the loss
+    torch.testing.assert_close(terms["ref.recon"], 15 * recon.detach(), rtol=1e-5, atol=1e-3)
+    torch.testing.assert_close(terms["ref.prior"], 15 * prior.detach(), rtol=1e-5, atol=1e-3)
+    torch.testing.assert_close(sum(terms.values()), total.detach(), rtol=1e-6, atol=1e-3)
 
 
 @pytest.mark.slow

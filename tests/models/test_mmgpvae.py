@@ -198,6 +198,26 @@ def test_poisson_intercepts_start_at_log_mean_count():
     torch.testing.assert_close(model.likelihoods["spikes"].intercept.detach(), want)
 
 
+def test_init_from_data_sets_the_intercepts_once_and_is_checkpointed():
+    model = _model()
+    batch, other = _batch(), _batch(seed=1)
+    assert not bool(model.intercepts_initialised)
+    model.init_from_data(batch)
+    want = torch.log(batch.obs["spikes"].mean((0, 1)))
+    torch.testing.assert_close(model.likelihoods["spikes"].intercept.detach(), want)
+    assert bool(model.intercepts_initialised)
+    model.init_from_data(other)  # no second initialisation (e.g. a fit of a trained model)
+    model.loss(other)
+    torch.testing.assert_close(model.likelihoods["spikes"].intercept.detach(), want)
+    assert "intercepts_initialised" in model.state_dict()
+    # init_intercepts=False: the likelihoods keep their own initial values
+    fixed = _model(init_intercepts=False)
+    before = fixed.likelihoods["spikes"].intercept.detach().clone()
+    fixed.init_from_data(batch)
+    fixed.loss(batch)
+    torch.testing.assert_close(fixed.likelihoods["spikes"].intercept.detach(), before)
+
+
 def test_save_load_roundtrip(tmp_path):
     model = _model()
     batch = _batch()
@@ -215,7 +235,7 @@ def test_latent_sizes_must_add_up():
             {"spikes": Poisson(6), "images": Gaussian(5)},
             encoders={"spikes": StepMLPEncoder(6, 3)},
         )
-    with pytest.raises(ValueError, match=r"shared_prior has latent_dim=2"):
+    with pytest.raises(ValueError, match=r"MMGPVAE slot 'shared_prior' needs latent_dim 1"):
         MMGPVAE({"spikes": Poisson(6)}, shared_prior=StandardNormalPrior(2))
     with pytest.raises(ValueError, match="at least one latent"):
         MMGPVAE({"spikes": Poisson(6)}, shared_dim=0, private_dims=0)

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pyrodyn.cli import main
+from pyrodyn.app.cli import main
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

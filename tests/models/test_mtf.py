@@ -7,7 +7,7 @@ import torch
 from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.dynamics import PLRNN, ClippedDendPLRNN
 from pyrodyn.likelihoods import Categorical, Gaussian, Ordinal, Poisson
-from pyrodyn.models.mtf import MTF
+from pyrodyn.models.mtf import MTF, MTFObjective, MTFReferenceObjective
 from pyrodyn.nn.encoders.temporal_conv import TemporalConvEncoder
 from pyrodyn.nn.fusion import Mean
 from pyrodyn.testing.model import check_model_guide, check_svi_step
@@ -23,7 +23,7 @@ def make_batch(b=3, t=24, device="cpu", seed=0):
     return MultimodalBatch.from_tensors(data).to(device)
 
 
-def make_model(k=4, m=4, per_modality=False, **kw):
+def make_model(k=4, m=4, per_modality=False, objective=None, **kw):
     liks = {"gauss": Gaussian(3), "ord": Ordinal(4, 5), "counts": Poisson(2)}
     enc = None
     if per_modality:
@@ -32,8 +32,12 @@ def make_model(k=4, m=4, per_modality=False, **kw):
             "ord": TemporalConvEncoder(4, k, kernel_sizes=(3,)),
             "counts": TemporalConvEncoder(2, k, kernel_sizes=(3,)),
         }
-        return MTF(liks, ClippedDendPLRNN(m, num_bases=2), k, tau=5, encoders=enc, **kw)
-    return MTF(liks, ClippedDendPLRNN(m, num_bases=2), k, tau=5, **kw)
+        model = MTF(liks, ClippedDendPLRNN(m, num_bases=2), k, tau=5, encoders=enc, **kw)
+    else:
+        model = MTF(liks, ClippedDendPLRNN(m, num_bases=2), k, tau=5, **kw)
+    if objective is not None:
+        model.elbo = objective
+    return model
 
 
 @pytest.mark.parametrize(("k", "m"), [(4, 4), (3, 5)])
@@ -42,33 +46,34 @@ def test_loss_finite_with_named_terms(k, m, device):
     total, terms = model.loss(make_batch(device=device))
     assert torch.isfinite(total)
     assert set(terms) == {
-        "rec.gauss",
-        "rec.ord",
-        "rec.counts",
+        "nll.gauss",
+        "nll.ord",
+        "nll.counts",
         "obs.gauss",
         "obs.ord",
         "obs.counts",
         "lat",
-        "entropy",
+        "kl.latent",
     }
+    assert sum(terms.values()).item() == pytest.approx(total.item(), rel=1e-5)
     assert not MTF.is_elbo
     total.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
-def test_loss_combines_terms_with_correct_entropy_sign(device):
+def test_latent_term_is_minus_the_entropy_and_plus_log_scale_in_the_reference(device):
     batch = make_batch(device=device)
-    for compat, sign in ((False, -1.0), (True, 1.0)):
-        model = make_model(reference_compat=compat).to(device).eval()
-        torch.manual_seed(1)
-        total, t = model.loss(batch)
-        rec = sum(v for n, v in t.items() if n.startswith("rec."))
-        obs = sum(v for n, v in t.items() if n.startswith("obs."))
-        torch.testing.assert_close(total.detach(), rec + obs + t["lat"] + sign * t["entropy"])
+    model = make_model().to(device).eval()
+    q = model.posterior(batch)
+    _, terms = model.loss(batch)
+    torch.testing.assert_close(terms["kl.latent"], -q.entropy().sum(-1).mean().detach())
+    model.elbo = MTFReferenceObjective()
+    _, terms = model.loss(batch)
+    torch.testing.assert_close(terms["kl.latent"], q.scale.log().sum(-1).mean().detach())
 
 
 def test_terms_are_averages_per_step(device):
-    model = make_model(lat_weight=0.0).to(device).eval()
+    model = make_model(objective=MTFObjective(lat_weight=0.0)).to(device).eval()
     batch = make_batch(device=device)
     doubled = MultimodalBatch.from_tensors(
         {m: torch.cat([x, x], 0) for m, x in batch.obs.items()}
@@ -77,17 +82,17 @@ def test_terms_are_averages_per_step(device):
     _, a = model.loss(batch)
     _, b = model.loss(doubled)
     torch.testing.assert_close(a["obs.gauss"], b["obs.gauss"])
-    torch.testing.assert_close(a["rec.ord"], b["rec.ord"])
+    torch.testing.assert_close(a["nll.ord"], b["nll.ord"])
 
 
 def test_reference_compat_gaussian_is_half_sse_of_first_sequence(device):
-    model = make_model(reference_compat=True, sample_latent=False).to(device).eval()
+    model = make_model(sample_latent=False, objective=MTFReferenceObjective()).to(device).eval()
     batch = make_batch(device=device)
     _, terms = model.loss(batch)
     z = model.posterior(batch).loc
     loc = model.decode(z)["gauss"]["loc"]
     sse = 0.5 * (loc - batch.obs["gauss"])[0].square().sum()
-    torch.testing.assert_close(terms["rec.gauss"], sse.detach())
+    torch.testing.assert_close(terms["nll.gauss"], sse.detach())
 
 
 @pytest.mark.parametrize("per_modality", [False, True])
@@ -220,7 +225,6 @@ def test_learns_short_lorenz63_reconstruction():
         {"gaussian": Gaussian(3), "ordinal": Ordinal(8, 7)},
         ClippedDendPLRNN(16, num_bases=10),
         tau=10,
-        entropy_weight=1.0,
     )
     opt = torch.optim.RAdam(model.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(0)
@@ -245,17 +249,18 @@ def test_learns_short_lorenz63_reconstruction():
 def make_fused(fusion, *, shared_encoder=False, k=3, **kw):
     enc_a = TemporalConvEncoder(3, k, kernel_sizes=(3,))
     enc_b = enc_a if shared_encoder else TemporalConvEncoder(3, k, kernel_sizes=(3,))
-    return MTF(
+    model = MTF(
         {"a": Gaussian(3), "b": Gaussian(3)},
         ClippedDendPLRNN(k, num_bases=2),
         k,
         tau=4,
         encoders={"a": enc_a, "b": enc_b},
         fusion=fusion,
-        input_noise=0.0,
         sample_latent=False,
         **kw,
     )
+    model.elbo = MTFObjective(input_noise=0.0)
+    return model
 
 
 def fused_batch(b=3, t=12, same=False, device="cpu"):
@@ -304,11 +309,15 @@ def test_fusion_weight_scales_the_term(device):
 
     model = make_fused(MMVM()).to(device).eval()
     batch = fused_batch(device=device)
-    base, terms = model.loss(batch, fusion_weight=0.0)
-    doubled, _ = model.loss(batch, fusion_weight=2.0)
+    _, terms = model.loss(batch)
+    base, zero = model.loss(batch, fusion_weight=0.0)
+    assert float(zero["fusion"]) == 0.0
+    doubled, twice = model.loss(batch, fusion_weight=2.0)
     torch.testing.assert_close(doubled - base, 2.0 * terms["fusion"])
-    # the constructor's weight is the default of the scheduled one
-    heavy = make_fused(MMVM(), fusion_weight=2.0).to(device).eval()
+    torch.testing.assert_close(twice["fusion"], 2.0 * terms["fusion"])
+    # the objective's option is the default of the scheduled weight
+    heavy = make_fused(MMVM()).to(device).eval()
+    heavy.elbo = MTFObjective(fusion_weight=2.0)
     heavy.load_state_dict(model.state_dict())
     torch.testing.assert_close(heavy.loss(batch)[0], doubled)
     # the fusion's own alpha is schedulable apart from the forcing alpha
@@ -374,7 +383,7 @@ def test_negative_fusion_weight_raises(device):
     from pyrodyn.nn.fusion import MMVM
 
     with pytest.raises(ValueError, match="fusion_weight must be >= 0, got -1"):
-        make_fused(MMVM(), fusion_weight=-1.0)
+        MTFObjective(fusion_weight=-1.0)
     model = make_fused(MMVM()).to(device)
     with pytest.raises(ValueError, match=r"scheduled fusion_weight must be >= 0, got -0.5"):
         model.loss(fused_batch(device=device), fusion_weight=-0.5)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyro.distributions as dist
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from pyrodyn.priors.base import LatentPrior
 
 SHARED = "shared"
 
@@ -90,9 +93,11 @@ class Fusion(nn.Module):
             raise ValueError(f"posteriors have different batch shapes {shapes}")
         lead = next(iter(shapes.values()))
         for m in posteriors:
-            if tuple(present[m].shape) != lead:
+            shape = tuple(present[m].shape)
+            # leading sample dims of the posteriors (vectorised particles) broadcast over present
+            if len(shape) > len(lead) or lead[len(lead) - len(shape) :] != shape:
                 raise ValueError(
-                    f"present[{m!r}] has shape {tuple(present[m].shape)}, expected {lead} "
+                    f"present[{m!r}] has shape {shape}, expected {lead} "
                     "(the posterior's batch shape without the latent dim)"
                 )
         any_present = self.any_present(present, list(posteriors))
@@ -111,6 +116,12 @@ class Fusion(nn.Module):
         return torch.stack([present[m].bool() for m in mods]).any(0)
 
     # ------------------------------------------------------------------ sites
+    def default_prior(self, latent_dim: int) -> LatentPrior:
+        """The prior of every latent site when the model is given none: N(0, I)."""
+        from pyrodyn.priors.normal import StandardNormalPrior
+
+        return StandardNormalPrior(latent_dim)
+
     def site_keys(self, modalities: list[str]) -> list[str]:
         """Latent site keys: the modality names (per-modality latents) or ``["shared"]``."""
         return list(modalities) if self.per_modality_latents else [SHARED]

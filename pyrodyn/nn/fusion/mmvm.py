@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,20 +11,8 @@ from torch import Tensor
 
 from pyrodyn.distributions.diag_normal_mixture import KL_ESTIMATORS, DiagNormalMixture
 from pyrodyn.distributions.mixture_kl import kl_estimate
-from pyrodyn.nn.fusion.base import stack_experts
 from pyrodyn.nn.fusion.independent import Independent
-from pyrodyn.nn.fusion.moe import uniform_mixture
-
-
-def check_alpha(alpha: float, name: str = "alpha") -> float:
-    """Validates a mixture weight in [0, 1]."""
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number in [0, 1], got {alpha!r}") from None
-    if not 0.0 <= a <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1] (weight of the N(0, I) component), got {a}")
-    return a
+from pyrodyn.priors.mixture import MMVMMixturePrior, check_alpha, mixture_of_posteriors
 
 
 class MMVM(Independent):
@@ -38,9 +25,12 @@ class MMVM(Independent):
 
     (the modality's own posterior included), so ``sum_m KL(q_m || h)`` softly aligns the unimodal
     posteriors. ``alpha = 1`` gives independent VAEs; the reference PolyMNIST runs use
-    ``alpha = 0``, CelebA anneals it from 1 to 0 (pass ``alpha`` as a scheduled value to
-    :meth:`prior_distributions` / :meth:`regularizer`, e.g. ``fit(schedules={"alpha": ...})``).
-    The objective is not an ELBO: compare fusions by held-out metrics, never by training loss.
+    ``alpha = 0``, CelebA anneals it from 1 to 0 (pass ``alpha`` as a scheduled value, e.g.
+    ``fit(schedules={"alpha": ...})``). In a composed model the prior is the slot prior
+    :meth:`default_prior` (:class:`~pyrodyn.priors.mixture.MMVMMixturePrior`, which
+    ``MultimodalVAE`` uses); :meth:`prior_distributions` and :meth:`regularizer` give the same
+    mixture to models that regularise with it directly (MTF, LaDID). The objective is not an
+    ELBO: compare fusions by held-out metrics, never by training loss.
 
     Args:
         alpha: weight of the N(0, I) component, in [0, 1].
@@ -86,19 +76,14 @@ class MMVM(Independent):
         """
         a = self.alpha if alpha is None else check_alpha(alpha)
         self.check(posteriors, present)
-        locs, scales, pres = stack_experts(posteriors, present)
-        if self.detach_prior:
-            locs, scales = locs.detach(), scales.detach()
-        base = uniform_mixture(locs, scales, pres)
-        # log-weights of the posterior components, then the N(0, I) component
-        log_w = base.log_weights + (math.log1p(-a) if a < 1 else float("-inf"))
-        log_std = torch.full_like(log_w[..., :1], math.log(a) if a > 0 else float("-inf"))
-        zeros = torch.zeros_like(base.locs[..., :1, :])
-        return DiagNormalMixture(
-            torch.cat([base.locs, zeros], -2),
-            torch.cat([base.scales, torch.ones_like(zeros)], -2),
-            torch.cat([log_w, log_std], -1),
-            kl_estimator=self.estimator,
+        return mixture_of_posteriors(
+            posteriors, present, a, estimator=self.estimator, detach=self.detach_prior
+        )
+
+    def default_prior(self, latent_dim: int) -> MMVMMixturePrior:
+        """The mixture prior as a `LatentPrior` of the model's slots (same alpha and estimator)."""
+        return MMVMMixturePrior(
+            latent_dim, alpha=self.alpha, estimator=self.estimator, detach_prior=self.detach_prior
         )
 
     def prior_distributions(
@@ -138,3 +123,6 @@ class MMVM(Independent):
         return kl_estimate(
             q.loc, q.scale, h, self.estimator, num_samples=self.num_samples, value=value
         )
+
+
+__all__ = ["MMVM", "check_alpha"]

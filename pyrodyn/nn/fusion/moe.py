@@ -5,33 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pyro.distributions as dist
-import torch
 from torch import Tensor
 
-from pyrodyn.distributions.diag_normal_mixture import DiagNormalMixture
+from pyrodyn.distributions.diag_normal_mixture import DiagNormalMixture, uniform_mixture
 from pyrodyn.nn.fusion.base import SHARED, Fusion, stack_experts
-
-
-def uniform_mixture(
-    locs: Tensor, scales: Tensor, available: Tensor, *, kl_estimator: str | None = None
-) -> DiagNormalMixture:
-    """Uniform mixture over the available components.
-
-    Args:
-        locs: ``(..., K, D)``.
-        scales: ``(..., K, D)``.
-        available: ``(..., K)`` bool; a row with no component becomes N(0, I) (padding steps).
-        kl_estimator: passed to :class:`DiagNormalMixture`.
-    """
-    none = ~available.any(-1, keepdim=True)
-    first = torch.zeros_like(available)
-    first[..., 0] = True
-    fill = none & first
-    locs = torch.where(fill[..., None], torch.zeros_like(locs), locs)
-    scales = torch.where(fill[..., None], torch.ones_like(scales), scales)
-    keep = available | fill
-    logits = torch.zeros_like(locs[..., 0]).masked_fill(~keep, float("-inf"))
-    return DiagNormalMixture(locs, scales, logits, kl_estimator=kl_estimator)
 
 
 class MixtureOfExperts(Fusion):
@@ -65,3 +42,6 @@ class MixtureOfExperts(Fusion):
     ) -> dict[str, dist.Distribution]:
         """``{"shared": mixture}``."""
         return {SHARED: self.mixture(posteriors, present)}
+
+
+__all__ = ["MixtureOfExperts", "uniform_mixture"]

@@ -8,7 +8,7 @@ from gpytorch.kernels import Kernel
 from torch import Tensor
 
 from pyrodyn.priors.base import LatentPrior, PriorContext
-from pyrodyn.priors.gp.fourier import kernel_latent_dim
+from pyrodyn.priors.gp.kernels import kernel_latent_dim
 
 
 class DenseGPPrior(LatentPrior):
@@ -76,10 +76,12 @@ class DenseGPPrior(LatentPrior):
     def posterior(
         self, loc: Tensor, scale: Tensor, ctx: PriorContext, weights: Tensor | None = None
     ) -> dist.Normal:
-        """Mean-field posterior ``(B, D, T)`` from per-step pseudo-observations (O(T^3)).
+        """Mean-field posterior ``(..., B, D, T)`` from per-step pseudo-observations (O(T^3)).
 
         Same construction as :meth:`FourierGPPrior.posterior` in the time domain: precision
-        ``K^-1 + W``; exact mean, variance ``1 / diag(precision)``.
+        ``K^-1 + W``; exact mean, variance ``1 / diag(precision)``. ``loc``/``scale`` are
+        ``(..., B, T, D)`` (leading sample dims broadcast); the result is element-wise over the
+        site (:meth:`guide_distribution` folds it).
         """
         chol = self.scale_tril(self._times(ctx)).to(loc.device)  # (G, D, T, T) float64
         eye = torch.eye(chol.shape[-1], dtype=chol.dtype, device=chol.device)
@@ -94,6 +96,12 @@ class DenseGPPrior(LatentPrior):
         mean = torch.cholesky_solve(rhs, torch.linalg.cholesky(lam)).squeeze(-1)
         var = 1.0 / torch.diagonal(lam, dim1=-2, dim2=-1)
         return dist.Normal(mean.to(loc.dtype), var.sqrt().to(loc.dtype))
+
+    def guide_distribution(
+        self, loc: Tensor, scale: Tensor, ctx: PriorContext, weights: Tensor | None = None
+    ) -> dist.TorchDistribution:
+        """:meth:`posterior` with its two site dims folded: batch ``(..., B)``."""
+        return self.posterior(loc, scale, ctx, weights).to_event(2)
 
     def to_latent(self, value: Tensor, ctx: PriorContext) -> Tensor:
         """``(..., B, D, T)`` -> ``(..., B, T, D)``."""

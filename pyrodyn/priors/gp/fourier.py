@@ -27,6 +27,7 @@ from torch import Tensor
 
 from pyrodyn.priors.base import LatentPrior, PriorContext
 from pyrodyn.priors.gp.basis import FourierBasis
+from pyrodyn.priors.gp.kernels import kernel_latent_dim, set_lengthscale
 from pyrodyn.priors.gp.spectral import (
     NoClosedFormError,
     check_stationary,
@@ -47,41 +48,6 @@ def _smooth_length(n: int) -> int:
         if r == 1:
             return m
         m += 1
-
-
-def kernel_latent_dim(kernel: Kernel, latent_dim: int | None) -> int:
-    """D implied by a kernel's ``batch_shape`` (``()``: shared, ``(D,)``: one GP per latent)."""
-    shape = tuple(kernel.batch_shape)
-    if len(shape) > 1:
-        raise ValueError(
-            f"kernel batch_shape must be () or (latent_dim,), got {shape}; one kernel batch "
-            "entry per latent dimension"
-        )
-    if shape:
-        if latent_dim is not None and int(latent_dim) != shape[0]:
-            raise ValueError(
-                f"latent_dim={latent_dim} does not match the kernel's batch_shape {shape}; "
-                "a batched kernel gives one GP per latent dimension"
-            )
-        return shape[0]
-    return 1 if latent_dim is None else int(latent_dim)
-
-
-def set_lengthscale(kernel: Kernel, value: float) -> None:
-    """Sets the length-scale of every (sub-)kernel that has one.
-
-    Raises:
-        ValueError: ``value`` is not positive, or no part of the kernel has a length-scale.
-    """
-    if not value > 0:
-        raise ValueError(f"lengthscale must be positive, got {value}")
-    found = False
-    for module in kernel.modules():
-        if isinstance(module, Kernel) and module.has_lengthscale:
-            module.lengthscale = float(value)
-            found = True
-    if not found:
-        raise ValueError(f"kernel {type(kernel).__name__} has no length-scale to initialise")
 
 
 class FourierGPPrior(LatentPrior):
@@ -370,13 +336,14 @@ class FourierGPPrior(LatentPrior):
         weight 0 (padding, missing modality) are ignored.
 
         Args:
-            loc: ``(B, T, D)`` pseudo-observation means.
-            scale: ``(B, T, D)`` positive pseudo-observation scales.
+            loc: ``(..., B, T, D)`` pseudo-observation means (leading sample dims broadcast).
+            scale: ``(..., B, T, D)`` positive pseudo-observation scales.
             ctx: the context (grid).
             weights: ``(B, T)`` or ``(B, T, D)`` non-negative step weights (default 1).
 
         Returns:
-            ``Normal`` with batch shape ``(B, D, F)``.
+            ``Normal`` with batch shape ``(..., B, D, F)``: element-wise over the site, as the
+            base contract asks (:meth:`guide_distribution` folds it).
         """
         basis = self.grid(ctx)
         mat = basis.matrix(device=loc.device, dtype=torch.float64)  # (F, T)
@@ -387,12 +354,18 @@ class FourierGPPrior(LatentPrior):
             w = w[..., None] if w.dim() == 2 else w
             prec_t = prec_t * w.transpose(-1, -2)
         eye = torch.eye(mat.shape[0], dtype=mat.dtype, device=mat.device)
-        lam = torch.einsum("bdt,ft,gt->bdfg", prec_t, mat, mat) + torch.diag_embed(1.0 / s)
-        rhs = torch.einsum("bdt,ft->bdf", prec_t * loc.double().transpose(-1, -2), mat)
+        lam = torch.einsum("...dt,ft,gt->...dfg", prec_t, mat, mat) + torch.diag_embed(1.0 / s)
+        rhs = torch.einsum("...dt,ft->...df", prec_t * loc.double().transpose(-1, -2), mat)
         chol = torch.linalg.cholesky(lam + 1e-10 * eye)
         mean = torch.cholesky_solve(rhs.unsqueeze(-1), chol).squeeze(-1)
         var = 1.0 / torch.diagonal(lam, dim1=-2, dim2=-1)
         return dist.Normal(mean.to(loc.dtype), var.sqrt().to(loc.dtype))
+
+    def guide_distribution(
+        self, loc: Tensor, scale: Tensor, ctx: PriorContext, weights: Tensor | None = None
+    ) -> dist.TorchDistribution:
+        """:meth:`posterior` with its two site dims folded: batch ``(..., B)``."""
+        return self.posterior(loc, scale, ctx, weights).to_event(2)
 
     def time_marginals(self, posterior: dist.Normal, ctx: PriorContext) -> tuple[Tensor, Tensor]:
         """Time-domain mean and marginal variance ``(B, T, D)`` of a mean-field posterior."""

@@ -32,3 +32,57 @@ def test_present_shape_must_match():
 def test_empty_posteriors_raise():
     with pytest.raises(ValueError, match="at least one modality"):
         Mean()({}, {})
+
+
+def _fusions():
+    from pyrodyn.nn.fusion import (
+        MMVM,
+        Independent,
+        MixtureOfExperts,
+        MixtureOfProductsOfExperts,
+        ProductOfExperts,
+    )
+
+    return [
+        Mean(),
+        ProductOfExperts(),
+        MixtureOfExperts(),
+        MixtureOfProductsOfExperts(),
+        Independent(),
+        MMVM(),
+    ]
+
+
+@pytest.mark.parametrize("fusion", _fusions(), ids=lambda f: type(f).__name__)
+def test_leading_sample_dims_broadcast(fusion):
+    # posteriors (S, B, D) with availability (B,): every output is the per-sample computation
+    g = torch.Generator().manual_seed(0)
+    post = {
+        m: dist.Normal(torch.randn(4, 3, 2, generator=g), 0.5 + torch.rand(4, 3, 2, generator=g))
+        for m in "abc"
+    }
+    pres = {m: torch.ones(3, dtype=torch.bool) for m in "abc"}
+    pres["c"][0] = False
+    fused = fusion(post, pres)
+    assert fused.loc.shape == (4, 3, 2)
+    guides = fusion.guide_distributions(post, pres)
+    priors = fusion.prior_distributions(post, pres)
+    z = torch.randn(4, 3, 2)
+    for s in range(4):
+        one = {m: dist.Normal(q.loc[s], q.scale[s]) for m, q in post.items()}
+        torch.testing.assert_close(fused.loc[s], fusion(one, pres).loc)
+        g1, p1 = fusion.guide_distributions(one, pres), fusion.prior_distributions(one, pres)
+        for k in guides:
+            assert guides[k].batch_shape == (4, 3)
+            torch.testing.assert_close(guides[k].log_prob(z)[s], g1[k].log_prob(z[s]))
+            torch.testing.assert_close(priors[k].log_prob(z)[s], p1[k].log_prob(z[s]))
+
+
+def test_default_prior_is_standard_normal_and_mmvm_brings_the_mixture():
+    from pyrodyn.nn.fusion import MMVM
+    from pyrodyn.priors import MMVMMixturePrior, StandardNormalPrior
+
+    assert type(Mean().default_prior(3)) is StandardNormalPrior
+    prior = MMVM(alpha=0.25, estimator="lse").default_prior(3)
+    assert isinstance(prior, MMVMMixturePrior)
+    assert (prior.latent_dim, prior.alpha, prior.estimator) == (3, 0.25, "lse")

@@ -1,0 +1,204 @@
+"""A resolved configuration -> data, likelihoods, the model with its objective, fit arguments.
+
+Every spec goes through :mod:`pyrodyn.app.factory`; no other code turns strings into objects.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from pyrodyn.app import factory
+from pyrodyn.data.dataset import MultimodalDataset, Standardizer
+from pyrodyn.exceptions import ConfigError
+from pyrodyn.infer.schedules import build_schedule
+from pyrodyn.infer.selection import SELECTION_FILE, FreeRunScore, KeepBest
+from pyrodyn.likelihoods.base import Likelihood
+from pyrodyn.models.base import GenerativeModel
+
+
+# ---------------------------------------------------------------------------- data
+def load_data(
+    cfg: Mapping[str, Any],
+    path: str | os.PathLike | None = None,
+    standardizer: Standardizer | None = None,
+) -> MultimodalDataset:
+    """The configured modalities from ``path`` (default ``data.path``).
+
+    With a recorded ``standardizer`` the data are mapped with it.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a configured modality is absent (the message lists what the file holds).
+    """
+    data = cfg["data"]
+    ds = MultimodalDataset.from_npz(
+        data["path"] if path is None else path,
+        list(data["modalities"]),
+        static=bool(data["static"]),
+        dt=float(data["dt"]),
+    )
+    if standardizer is not None and standardizer.mean:
+        ds = ds.standardize(standardizer=standardizer)
+    return ds
+
+
+def split_data(
+    cfg: Mapping[str, Any], full: MultimodalDataset
+) -> tuple[MultimodalDataset, MultimodalDataset | None]:
+    """Training and validation parts of ``full`` as ``pyrodyn fit`` splits them (seeded)."""
+    vf = cfg["data"]["valid_fraction"]
+    if vf:
+        return full.split(float(vf), seed=int(cfg["seed"]))
+    return full, None
+
+
+def prepare_data(
+    cfg: Mapping[str, Any],
+) -> tuple[MultimodalDataset, MultimodalDataset | None, Standardizer | None]:
+    """Training and validation data (split, then standardised on the training part)."""
+    data = cfg["data"]
+    train, valid = split_data(cfg, load_data(cfg))
+    standardizer = None
+    if data["standardize"]:
+        train = train.standardize(list(data["standardize"]))
+        standardizer = train.standardizer
+        if valid is not None:
+            valid = valid.standardize(standardizer=standardizer)
+    window = data["window"]
+    if window is not None and not train.static and int(window) > train.num_steps:
+        raise ConfigError(
+            f"data.window is {window} but the training trials have {train.num_steps} steps"
+        )
+    return train, valid, standardizer
+
+
+# ---------------------------------------------------------------------------- components
+def _size_kwargs(cls: type, spec: Mapping[str, Any], shape: tuple[int, ...]) -> dict[str, Any]:
+    """Constructor sizes derived from the data: ``feature_shape`` or ``num_channels``."""
+    names, _, _ = factory.accepted_parameters(cls)
+    out: dict[str, Any] = {}
+    if "feature_shape" in names and "feature_shape" not in spec:
+        out["feature_shape"] = list(shape)
+    if "num_channels" in names and "num_channels" not in spec:
+        if spec.get("one_hot"):
+            out["num_channels"] = 1 if len(shape) == 1 else int(math.prod(shape[:-1]))
+        else:
+            out["num_channels"] = int(math.prod(shape))
+    return out
+
+
+def build_likelihoods(
+    cfg: dict[str, Any], dataset: MultimodalDataset | None = None
+) -> dict[str, Likelihood]:
+    """One likelihood per configured modality.
+
+    With a ``dataset`` the sizes (``feature_shape`` / ``num_channels``) missing from a spec are
+    derived from the data and written into ``cfg`` (so a run can be rebuilt without the data);
+    the built likelihood's feature shape must match the data's.
+    """
+    out: dict[str, Likelihood] = {}
+    for m, mspec in cfg["data"]["modalities"].items():
+        spec = mspec["likelihood"]
+        if dataset is not None:
+            cls = factory.resolve(spec["type"], "Likelihood")
+            spec.update(_size_kwargs(cls, spec, dataset.feature_shape(m)))
+        lik = factory.build(spec, category="Likelihood", _where=f"data.modalities.{m}.likelihood")
+        if dataset is not None and tuple(lik.feature_shape) != dataset.feature_shape(m):
+            raise ConfigError(
+                f"the {type(lik).__name__} likelihood of modality {m!r} expects features "
+                f"{tuple(lik.feature_shape)} per step, but the data has "
+                f"{dataset.feature_shape(m)}"
+            )
+        out[m] = lik
+    return out
+
+
+def build_model(cfg: Mapping[str, Any], likelihoods: Mapping[str, Likelihood]) -> GenerativeModel:
+    """The model of ``cfg["model"]`` with ``likelihoods`` injected and ``cfg["objective"]`` set.
+
+    Without an ``objective`` section the model keeps its default objective.
+    """
+    model = factory.build(
+        cfg["model"], category="GenerativeModel", _where="model", likelihoods=dict(likelihoods)
+    )
+    if not isinstance(model, GenerativeModel):
+        raise ConfigError(
+            f"model: {cfg['model']['type']!r} built a {type(model).__name__}, not a pyrodyn "
+            "GenerativeModel"
+        )
+    if cfg.get("objective") is not None:
+        model.elbo = factory.build(cfg["objective"], category="Objective", _where="objective")
+    return model
+
+
+def build_fit_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of :func:`pyrodyn.infer.fit` from ``cfg["fit"]`` (schedules built)."""
+    f = dict(cfg["fit"])
+    f.pop("select", None)  # a callback that needs the data: see build_selection
+    f["schedules"] = {k: build_schedule(v) for k, v in (f.get("schedules") or {}).items()}
+    return f
+
+
+def _select_modality(cfg: Mapping[str, Any], modality: str | None) -> str:
+    """``fit.select.modality``, or the first modality with a continuous likelihood."""
+    mods = cfg["data"]["modalities"]
+    kinds = {m: factory.resolve(ms["likelihood"]["type"], "Likelihood") for m, ms in mods.items()}
+    if modality is None:
+        for m, lik in kinds.items():
+            if lik.continuous:
+                return m
+        raise ConfigError(
+            "fit.select needs a modality (no modality has a continuous likelihood to default to)"
+        )
+    if modality not in kinds:
+        raise ConfigError(f"fit.select.modality {modality!r} is not a modality; have {list(mods)}")
+    if not kinds[modality].continuous:
+        raise ConfigError(
+            f"fit.select.modality {modality!r}: its {kinds[modality].__name__} likelihood is not "
+            "continuous, and the free-run score compares continuous states; choose a modality "
+            "with a continuous likelihood (Gaussian, Laplace)"
+        )
+    return modality
+
+
+def build_selection(
+    cfg: Mapping[str, Any], train: MultimodalDataset, out_dir: str | None
+) -> KeepBest | None:
+    """The :class:`~pyrodyn.infer.selection.KeepBest` callback of ``fit.select`` (or None).
+
+    ``fit.select`` keys: ``every``, ``start`` (steps), ``modality`` (default: the first modality
+    with a continuous likelihood), and :class:`~pyrodyn.infer.selection.FreeRunScore`'s
+    ``steps``, ``burn_in``, ``trials``, ``weights``, ``options``. The score is computed on the
+    training data only; scores go to ``selection.csv`` in the run directory.
+    """
+    spec = cfg["fit"].get("select")
+    if not spec:
+        return None
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"fit.select must be a mapping or null, got {spec!r}")
+    spec = dict(spec)
+    allowed = {"every", "start", "modality", "steps", "burn_in", "trials", "weights", "options"}
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown keys {unknown} in fit.select; allowed: {sorted(allowed)}")
+    modality = _select_modality(cfg, spec.pop("modality", None))
+    every, start = spec.pop("every", 500), spec.pop("start", 0)
+    score = FreeRunScore(
+        train, modality, window=int(cfg["data"]["window"] or 200), seed=int(cfg["seed"]), **spec
+    )
+    path = None if out_dir is None else os.path.join(out_dir, SELECTION_FILE)
+    return KeepBest(score, every=every, start=start, path=path)
+
+
+__all__ = [
+    "build_fit_kwargs",
+    "build_likelihoods",
+    "build_model",
+    "build_selection",
+    "load_data",
+    "prepare_data",
+    "split_data",
+]
