@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.likelihoods.base import Likelihood
 from pyrodyn.models.capabilities import Generates
-from pyrodyn.models.params import local_params
+from pyrodyn.models.params import ensure_local_state, in_local_params, local_params
 from pyrodyn.objectives.elbo import TermsELBO, TraceELBO
 
 #: Methods of the base class that stay outside the module-local wrapping (Pyro's own pair).
@@ -39,6 +39,9 @@ class BoundPair(nn.Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Calls the bound method."""
+        if pyro.settings.get("module_local_params") and not in_local_params(self.owner):
+            # Pyro's module-local mode on a model built under the default settings
+            ensure_local_state(self.owner)
         return self._fn(self.owner, *args, **kwargs)
 
     def __repr__(self) -> str:
@@ -70,7 +73,7 @@ def _locally(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(self: GenerativeModel, *args: Any, **kwargs: Any) -> Any:
-        if self._pyro_context.active or pyro.settings.get("module_local_params"):
+        if self._pyro_context.active or in_local_params(self):
             return fn(self, *args, **kwargs)
         with local_params(self):
             return fn(self, *args, **kwargs)

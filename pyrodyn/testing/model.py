@@ -293,9 +293,11 @@ class ModelConformance:
         model.loss(batch, **self.scheduled)
         model.encode(batch)
         assert len(pyro.get_param_store()) == 0
+        settings = pyro.settings.get()
         with local_params(model):
-            assert pyro.settings.get("module_local_params")
-        assert not pyro.settings.get("module_local_params")
+            assert pyro.settings.get() == settings
+            model.loss(batch, **self.scheduled)
+        assert len(pyro.get_param_store()) == 0
 
     # ------------------------------------------------------------------ outputs
     def test_encode_shapes(self) -> None:

@@ -9,7 +9,6 @@ import math
 import os
 
 import numpy as np
-import pyro
 import pytest
 import torch
 import yaml
@@ -30,6 +29,7 @@ from pyrodyn.infer.distributed import (
 from pyrodyn.infer.history import read_history
 from pyrodyn.likelihoods.gaussian import Gaussian
 from pyrodyn.models.base import GenerativeModel
+from pyrodyn.models.params import in_local_params
 from pyrodyn.nn.decoders import LinearDecoder
 
 from .conftest import FaultyVAE, ToyVAE, make_data
@@ -170,7 +170,7 @@ class StopAt(Callback):
         self.step = step
 
     def on_step_end(self, state) -> bool:
-        if not pyro.settings.get("module_local_params"):
+        if not in_local_params(state.model):
             raise AssertionError("the rank trains outside module-local parameters")
         return state.step >= self.step
 

@@ -19,6 +19,7 @@ from pyrodyn.infer.checkpoint import load_checkpoint
 from pyrodyn.infer.options import FitOptions
 from pyrodyn.likelihoods.gaussian import Gaussian
 from pyrodyn.models.base import GenerativeModel
+from pyrodyn.models.params import in_local_params
 
 from .conftest import FaultyVAE, ToyVAE, make_data
 
@@ -252,7 +253,7 @@ def test_init_from_data_runs_before_the_optimizer_exists(toy_data):
 
     class Probe(InitVAE):
         def init_from_data(self, batch) -> None:
-            seen.append(("init", pyro.settings.get("module_local_params")))
+            seen.append(("init", in_local_params(self)))
             super().init_from_data(batch)
 
     def factory(params, lr):
@@ -268,15 +269,18 @@ def test_fit_runs_module_local_and_restores_pyro_settings(toy_data):
 
     class Probe(ToyVAE):
         def loss(self, batch, **scheduled):
-            flags.append(pyro.settings.get("module_local_params"))
+            flags.append(in_local_params(self))
             return super().loss(batch, **scheduled)
 
-    def check(state):
-        flags.append(pyro.settings.get("module_local_params"))
+    model = Probe()
 
-    before = pyro.settings.get("module_local_params")
-    fit(Probe(), toy_data, steps=3, callbacks=[check])
-    assert flags and all(flags) and pyro.settings.get("module_local_params") == before
+    def check(state):
+        flags.append(in_local_params(model))
+
+    before = pyro.settings.get()
+    fit(model, toy_data, steps=3, callbacks=[check])
+    assert flags and all(flags) and pyro.settings.get() == before
+    assert not in_local_params(model)
     assert len(pyro.get_param_store()) == 0  # nothing leaked into the global store
 
 
