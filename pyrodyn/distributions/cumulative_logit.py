@@ -162,11 +162,13 @@ class CumulativeLogit(dist.TorchDistribution):
         lp = F.logsigmoid(theta_up - eta) * not_last + F.logsigmoid(eta - theta_lo) * not_first
         if c == 2:
             return lp
-        # the gap theta_k - theta_{k-1} does not depend on eta (a where, not a product: a tie
-        # found by subtraction has log-gap -inf)
-        log_gap = self.log_gaps.expand(*shape, c - 2).gather(-1, lo.clamp(max=c - 3)).squeeze(-1)
+        # the gap theta_k - theta_{k-1} does not depend on eta: its term is computed once on the
+        # (shared, small) gaps and then gathered (a where, not a product: a tie found by
+        # subtraction has log-gap -inf)
+        gap_term = log1mexp_exp(self.log_gaps)
+        gap = gap_term.expand(*shape, c - 2).gather(-1, lo.clamp(max=c - 3)).squeeze(-1)
         inner = (k > 1) & (k < c)
-        return lp + torch.where(inner, log1mexp_exp(log_gap), lp.new_zeros(()))
+        return lp + torch.where(inner, gap, lp.new_zeros(()))
 
     def log_probs(self) -> Tensor:
         """Log-probabilities of all categories ``(*batch, C)`` (last dim: categories 1..C)."""

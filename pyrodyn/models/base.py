@@ -245,7 +245,10 @@ class GenerativeModel(PyroModule):
             lik = self.likelihoods[m]
             event_dims = len(lik.feature_shape) + (0 if batch.static else 1)
             obs = batch.obs[m] if batch.observed else None
-            with poutine.scale(scale=self.modality_weights.get(m, 1.0)):
+            weight = float(self.modality_weights.get(m, 1.0))
+            # Pyro's scale must be positive: a weight of 0 masks the site instead
+            scaled = poutine.scale(scale=weight) if weight > 0 else poutine.mask(mask=False)
+            with scaled:
                 out[m] = lik(params[m], obs=obs, mask=mask, event_dims=event_dims)
         return out
 

@@ -29,12 +29,12 @@ from torch import Tensor, nn
 from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.likelihoods.base import Likelihood
 from pyrodyn.models.base import GenerativeModel
-from pyrodyn.models.named_terms import TERM_KEY, NamedTermsELBO
 from pyrodyn.nn.decoders import LinearDecoder, MLPDecoder
 from pyrodyn.nn.encoders.base import Encoder
 from pyrodyn.nn.encoders.step_mlp import StepMLPEncoder
 from pyrodyn.nn.fusion.base import Fusion
 from pyrodyn.nn.fusion.mean import Mean
+from pyrodyn.objectives.elbo import TERM_KEY, MeanFieldELBO
 from pyrodyn.priors.base import SEQUENCE, LatentPrior, PriorContext, check_slot
 from pyrodyn.priors.gp.fourier import FourierGPPrior
 from pyrodyn.priors.guide import GuideFamily, MeanField
@@ -94,7 +94,7 @@ class MMGPVAE(GenerativeModel):
             :class:`~pyrodyn.priors.guide.MeanField`).
     """
 
-    default_objective = NamedTermsELBO
+    default_objective = MeanFieldELBO
 
     def __init__(
         self,

@@ -22,11 +22,11 @@ from pyrodyn.likelihoods.base import Likelihood
 from pyrodyn.models.base import GenerativeModel
 from pyrodyn.models.capabilities import Imputes
 from pyrodyn.models.multimodal_vae_objective import MultimodalVAEObjective, check_beta
-from pyrodyn.models.named_terms import TERM_KEY
 from pyrodyn.nn.decoders import Decoder, LinearDecoder, MLPDecoder
 from pyrodyn.nn.encoders.base import Encoder
 from pyrodyn.nn.fusion.base import SHARED, Fusion
 from pyrodyn.nn.fusion.mmvm import MMVM
+from pyrodyn.objectives.elbo import TERM_KEY
 from pyrodyn.priors.base import SEQUENCE, STATIC, LatentPrior, PriorContext, check_slot
 from pyrodyn.priors.factorised import FactorisesOverSteps
 

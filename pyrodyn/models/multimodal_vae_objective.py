@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from pyro.infer.elbo import ELBO
 
-from pyrodyn.models.named_terms import NamedTermsELBO
+from pyrodyn.objectives.elbo import MeanFieldELBO
 from pyrodyn.priors.mixture import check_alpha
 
 #: Keyword arguments of Pyro's ``ELBO`` (``num_particles``, ``vectorize_particles``, ...).
@@ -33,7 +33,7 @@ def check_beta(beta: Any, name: str = "beta") -> float:
     return value
 
 
-class MultimodalVAEObjective(NamedTermsELBO):
+class MultimodalVAEObjective(MeanFieldELBO):
     """``MeanFieldELBO`` of a `MultimodalVAE` with its KL weighting.
 
     Loss per sample (or observed step), with the KL closed form where registered (Gaussian

@@ -8,7 +8,8 @@ model's normaliser, with one named term per site:
 * ``kl.<site>`` for latent sites (``log q - log p`` of the sample, or the closed-form KL for
   :class:`MeanFieldELBO` where one is registered),
 * ``<site>`` for factor sites (``pyro.factor``: terms that are not part of an ELBO, such as MTF's
-  forced-rollout likelihood or LaDID's regularisers), entering the loss as ``-factor``.
+  forced-rollout likelihood or LaDID's regularisers), entering the loss as ``-factor``;
+* or the name a site declares in ``infer={"term": name}`` (:data:`TERM_KEY`).
 
 The terms sum to the loss (scales and masks applied in the model, e.g. a KL weight ``beta``, are
 already inside them). An objective may carry default keyword arguments (``options``: loss
@@ -33,6 +34,10 @@ from torch.distributions import kl_divergence
 
 OBSERVED_PREFIX = "nll."
 LATENT_PREFIX = "kl."
+#: The ``infer`` key with which a site names its term (``infer={"term": "kl.shared"}``); sites
+#: with one term name are summed into one term. A latent site declares it in the guide too (the
+#: model's replayed site carries the guide's ``infer`` dict).
+TERM_KEY = "term"
 
 
 @dataclass
@@ -115,6 +120,7 @@ class TermsELBO:
                 key, term = observed_term_name(name, self.modalities), -site["log_prob_sum"]
             else:
                 key, term = LATENT_PREFIX + name, self.latent_term(site, guide_trace.nodes[name])
+            key = str((site.get("infer") or {}).get(TERM_KEY, key))
             terms[key] = terms[key] + term if key in terms else term
         for name, site in guide_trace.nodes.items():
             if site["type"] == "sample" and name not in model_trace.nodes:
@@ -183,6 +189,7 @@ def check_terms(terms: Mapping[str, Tensor]) -> None:
 
 
 __all__ = [
+    "TERM_KEY",
     "LossOutput",
     "MeanFieldELBO",
     "TermsELBO",

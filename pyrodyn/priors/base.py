@@ -146,9 +146,16 @@ class LatentPrior(PyroModule):
     def guide_distribution(
         self, loc: Tensor, scale: Tensor, ctx: PriorContext, weights: Tensor | None = None
     ) -> dist.TorchDistribution:
-        """:meth:`posterior` folded to batch ``(B,)``: the distribution a guide samples."""
-        q = self.posterior(loc, scale, ctx, weights)
-        return q.to_event(len(q.batch_shape) - 1)
+        """:meth:`posterior` with its site dims folded (batch ``(..., B)``): what a guide samples.
+
+        The site of a time-domain prior is ``(T, D)`` for sequences and ``(D,)`` for static
+        latents; leading sample dimensions of ``loc`` stay batch dimensions.
+        """
+        return self.posterior(loc, scale, ctx, weights).to_event(self.site_event_dims(ctx))
+
+    def site_event_dims(self, ctx: PriorContext) -> int:
+        """Number of event dims of the site: 2 for ``(T, D)`` (or ``(D, F)``), 1 for ``(D,)``."""
+        return 1 if ctx.num_steps is None else 2
 
     def sample(self, ctx: PriorContext, sample_shape: torch.Size = torch.Size()) -> Tensor:
         """Draws latents outside of any Pyro trace: ``(*sample_shape, B, T, D)``."""

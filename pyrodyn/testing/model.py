@@ -54,7 +54,9 @@ def check_model_guide(model: GenerativeModel, batch: MultimodalBatch, **schedule
         batch, **scheduled
     )
     latent = {
-        n for n, s in model_tr.nodes.items() if s["type"] == "sample" and not s["is_observed"]
+        n
+        for n, s in model_tr.nodes.items()
+        if s["type"] == "sample" and not s["is_observed"] and not site_is_subsample(s)
     }
     guided = {n for n, s in guide_tr.nodes.items() if s["type"] == "sample"}
     missing = latent - guided

@@ -97,12 +97,6 @@ class DenseGPPrior(LatentPrior):
         var = 1.0 / torch.diagonal(lam, dim1=-2, dim2=-1)
         return dist.Normal(mean.to(loc.dtype), var.sqrt().to(loc.dtype))
 
-    def guide_distribution(
-        self, loc: Tensor, scale: Tensor, ctx: PriorContext, weights: Tensor | None = None
-    ) -> dist.TorchDistribution:
-        """:meth:`posterior` with its two site dims folded: batch ``(..., B)``."""
-        return self.posterior(loc, scale, ctx, weights).to_event(2)
-
     def to_latent(self, value: Tensor, ctx: PriorContext) -> Tensor:
         """``(..., B, D, T)`` -> ``(..., B, T, D)``."""
         return value.transpose(-1, -2)

@@ -361,12 +361,6 @@ class FourierGPPrior(LatentPrior):
         var = 1.0 / torch.diagonal(lam, dim1=-2, dim2=-1)
         return dist.Normal(mean.to(loc.dtype), var.sqrt().to(loc.dtype))
 
-    def guide_distribution(
-        self, loc: Tensor, scale: Tensor, ctx: PriorContext, weights: Tensor | None = None
-    ) -> dist.TorchDistribution:
-        """:meth:`posterior` with its two site dims folded: batch ``(..., B)``."""
-        return self.posterior(loc, scale, ctx, weights).to_event(2)
-
     def time_marginals(self, posterior: dist.Normal, ctx: PriorContext) -> tuple[Tensor, Tensor]:
         """Time-domain mean and marginal variance ``(B, T, D)`` of a mean-field posterior."""
         basis = self.grid(ctx)
