@@ -160,7 +160,11 @@ def importance_from_draws(draws: PosteriorDraws) -> ImportanceDiagnostics:
 
 def check_elbo_model(model: GenerativeModel) -> None:
     """Raises ``ValueError`` for models whose objective is not an ELBO (``is_elbo = False``)."""
-    if not getattr(model, "is_elbo", False):
+    if not isinstance(model, GenerativeModel):
+        raise TypeError(
+            f"importance diagnostics need a GenerativeModel, got {type(model).__name__}"
+        )
+    if not model.is_elbo:
         raise ValueError(
             f"{type(model).__name__} is not trained on an ELBO (is_elbo=False): importance "
             "diagnostics (IWAE, PSIS k-hat, ESS) do not apply to its guide"

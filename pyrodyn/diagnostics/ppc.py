@@ -23,6 +23,7 @@ import torch
 from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.diagnostics.sampling import PosteriorDraws
 from pyrodyn.models.base import GenerativeModel
+from pyrodyn.models.capabilities import Generates
 
 #: Central interval levels whose coverage is reported by default.
 LEVELS: tuple[float, ...] = (0.5, 0.9)
@@ -169,10 +170,11 @@ def dynamics_checks(
     from pyrodyn.metrics.power_spectrum import d_h, power_spectrum
     from pyrodyn.metrics.state_space import d_stsp
 
-    if not getattr(model, "is_dynamical", False) or batch.static:
+    if not isinstance(model, Generates) or batch.static:
         raise ValueError(
-            f"dynamics checks need a dynamical model on sequences; {type(model).__name__} has "
-            f"is_dynamical={getattr(model, 'is_dynamical', False)}"
+            f"dynamics checks need a model that declares the Generates capability, on "
+            f"sequences; {type(model).__name__} declares it: {isinstance(model, Generates)}, "
+            f"static batch: {batch.static}"
         )
     t = int(num_steps or batch.num_steps)
     was_training = model.training

@@ -274,16 +274,7 @@ class MMGPVAE(GenerativeModel):
         present: Mapping[str, Tensor] | None = None,
     ) -> PriorContext:
         """The prior context of a batch (grid, lengths; the shared parts' posteriors if given)."""
-        return PriorContext(
-            num_sequences=batch.num_sequences,
-            num_steps=batch.num_steps,
-            times=batch.times,
-            lengths=batch.lengths,
-            inputs=batch.inputs,
-            posteriors=posteriors or None,
-            present=present,
-            like=next(iter(batch.obs.values())),
-        )
+        return PriorContext.of_batch(batch, posteriors=posteriors, present=present)
 
     def pseudo_observations(
         self, batch: MultimodalBatch

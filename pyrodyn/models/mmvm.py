@@ -173,16 +173,7 @@ class MultimodalVAE(GenerativeModel, Imputes):
         present: Mapping[str, Tensor] | None = None,
     ) -> PriorContext:
         """The prior context of a batch (with the unimodal posteriors for data-dependent priors)."""
-        return PriorContext(
-            num_sequences=batch.num_sequences,
-            num_steps=None if batch.static else batch.num_steps,
-            times=None if batch.static else batch.times,
-            lengths=None if batch.static else batch.lengths,
-            inputs=None if batch.static else batch.inputs,
-            posteriors=posteriors,
-            present=present,
-            like=next(iter(batch.obs.values())),
-        )
+        return PriorContext.of_batch(batch, posteriors=posteriors, present=present)
 
     def site_weights(
         self, present: Mapping[str, Tensor], beta: float = 1.0, kl_per_modality: bool = True

@@ -143,14 +143,7 @@ class SVAE(GenerativeModel, Generates, ForecastsAhead):
 
     # ------------------------------------------------------------------ model / guide
     def _context(self, batch: MultimodalBatch) -> PriorContext:
-        return PriorContext(
-            num_sequences=batch.num_sequences,
-            num_steps=batch.num_steps,
-            times=batch.times,
-            lengths=batch.lengths,
-            inputs=batch.inputs,
-            like=next(iter(batch.obs.values())),
-        )
+        return PriorContext.of_batch(batch)
 
     def posterior(self, batch: MultimodalBatch) -> torch.distributions.Normal:
         """The encoder's per-step Gaussians q(z_t | x): a ``Normal`` with batch ``(B, T, D)``.

@@ -13,6 +13,11 @@ import torch
 from pyro.nn import PyroModule
 from torch import Tensor
 
+from pyrodyn.data.batch import MultimodalBatch
+
+SEQUENCE = "sequence"
+STATIC = "static"
+
 
 @dataclass(frozen=True)
 class PriorContext:
@@ -38,6 +43,34 @@ class PriorContext:
     present: Mapping[str, Tensor] | None = None
     like: Tensor | None = None
 
+    @classmethod
+    def of_batch(
+        cls,
+        batch: MultimodalBatch,
+        *,
+        slot: str = SEQUENCE,
+        posteriors: Mapping[str, dist.Distribution] | None = None,
+        present: Mapping[str, Tensor] | None = None,
+    ) -> PriorContext:
+        """The context a model fills from a batch for a slot of shape ``slot``.
+
+        A sequence slot gets the batch's steps, times, lengths and inputs; a static slot gets no
+        steps or lengths (its latent has no time axis) but keeps times and inputs a prior may
+        condition on. ``posteriors`` / ``present``: the unimodal posteriors and availability
+        (models with per-modality encoders fill them for data-dependent priors).
+        """
+        sequence = slot == SEQUENCE and not batch.static
+        return cls(
+            num_sequences=batch.num_sequences,
+            num_steps=batch.num_steps if sequence else None,
+            times=batch.times,
+            lengths=batch.lengths if sequence else None,
+            inputs=batch.inputs,
+            posteriors=posteriors or None,
+            present=present,
+            like=next(iter(batch.obs.values())),
+        )
+
     @property
     def device(self) -> torch.device:
         """Device for new tensors."""
@@ -60,10 +93,6 @@ class PriorContext:
             return None
         steps = torch.arange(self.num_steps, device=self.lengths.device)
         return steps < self.lengths[:, None]
-
-
-SEQUENCE = "sequence"
-STATIC = "static"
 
 
 class LatentPrior(PyroModule):

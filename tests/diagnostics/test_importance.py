@@ -106,3 +106,17 @@ def test_small_k_reports_khat_as_not_estimated(make_model, lg_batch):
     assert np.all(np.isinf(diag.khat))
     assert len(diag.flagged()) == 0
     assert "K >= 25" in diag.summary()["khat_note"]
+
+
+def test_check_elbo_model_reads_the_declaration():
+    import torch.nn as nn
+
+    from pyrodyn.diagnostics.importance import check_elbo_model
+    from pyrodyn.dynamics.plrnn import ClippedShallowPLRNN
+    from pyrodyn.likelihoods import Gaussian
+    from pyrodyn.models.mtf import MTF
+
+    with pytest.raises(TypeError, match="need a GenerativeModel, got Linear"):
+        check_elbo_model(nn.Linear(1, 1))
+    with pytest.raises(ValueError, match=r"MTF is not trained on an ELBO \(is_elbo=False\)"):
+        check_elbo_model(MTF({"x": Gaussian(2)}, ClippedShallowPLRNN(2, 4)))

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.diagnostics.ppc import coverage, pit, ppc_summary
 from pyrodyn.diagnostics.sampling import PosteriorDraws, draw_posterior
 from pyrodyn.testing.linear_gaussian import LinearGaussianModel
@@ -89,3 +90,18 @@ def test_continuous_summary_and_bad_levels(make_model, lg_batch):
     no_pred = draw_posterior(make_model(), lg_batch, 2, predictive=False)
     with pytest.raises(ValueError, match="no posterior predictive draws"):
         coverage(no_pred, "x")
+
+
+def test_dynamics_checks_need_a_generating_model_and_sequences():
+    from pyrodyn.diagnostics.ppc import dynamics_checks
+    from pyrodyn.likelihoods import Gaussian
+    from pyrodyn.models.mmvm import MultimodalVAE
+    from pyrodyn.nn.encoders.static_mlp import StaticMLPEncoder
+    from pyrodyn.nn.fusion import ProductOfExperts
+
+    model = MultimodalVAE(
+        {"a": Gaussian(2)}, {"a": StaticMLPEncoder(2, 2, hidden=(4,))}, ProductOfExperts()
+    )
+    batch = MultimodalBatch.from_tensors({"a": torch.randn(3, 2)}, static=True)
+    with pytest.raises(ValueError, match=r"declares the Generates capability.*MultimodalVAE"):
+        dynamics_checks(model, batch)

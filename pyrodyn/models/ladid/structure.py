@@ -212,13 +212,11 @@ class _LaDIDStructure(GenerativeModel):
         )
 
     def _prior_context(self, batch: MultimodalBatch, enc: Encoding | None) -> PriorContext:
-        return PriorContext(
-            num_sequences=batch.num_sequences,
-            times=batch.times,
-            inputs=batch.inputs,
+        return PriorContext.of_batch(
+            batch,
+            slot=STATIC,
             posteriors=None if enc is None else enc.posteriors,
             present=None if enc is None else enc.present,
-            like=batch.times,
         )
 
     def _score_mask(self, batch: MultimodalBatch, *, query_only: bool) -> Tensor:

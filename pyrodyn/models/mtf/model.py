@@ -242,15 +242,10 @@ class MTF(GenerativeModel, Generates, ForecastsAhead):
         posts: Mapping[str, dist.Normal] | None = None,
         present: Mapping[str, Tensor] | None = None,
     ) -> PriorContext:
-        return PriorContext(
-            num_sequences=batch.num_sequences,
-            num_steps=batch.num_steps,
-            times=batch.times,
-            lengths=batch.lengths,
-            inputs=batch.inputs,
+        return PriorContext.of_batch(
+            batch,
             posteriors=posts,
             present=None if present is None else {m: p.any(-1) for m, p in present.items()},
-            like=self.log_latent_scale,
         )
 
     def guide(self, batch: MultimodalBatch, **recipe: Any) -> Tensor:
