@@ -5,15 +5,17 @@ from __future__ import annotations
 import pkgutil
 from pathlib import Path
 
-import tomllib
+import pytest
 
 import pyrodyn
+
+tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Largest module, in lines (DESIGN.md: one concept per file, files under ~400 lines).
 MAX_LINES = 450
 #: Modules over the limit while they are being split (remove an entry once it is split).
-OVERSIZED: frozenset[str] = frozenset({"pyrodyn/data/dataset.py"})
+OVERSIZED: frozenset[str] = frozenset()
 
 
 def _contracts() -> list[dict]:

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pyrodyn.app import factory
-from pyrodyn.data.dataset import MultimodalDataset, Standardizer
+from pyrodyn.data.dataset import MultimodalDataset
+from pyrodyn.data.standardizer import Standardizer
 from pyrodyn.exceptions import ConfigError
 from pyrodyn.infer.schedules import build_schedule
 from pyrodyn.infer.selection import SELECTION_FILE, FreeRunScore, KeepBest

@@ -22,7 +22,8 @@ from pyrodyn.app.generation import generate, generation_plan
 from pyrodyn.app.outputs import METRICS_FILE, to_data_units, write_metrics
 from pyrodyn.app.rundir import load_run
 from pyrodyn.app.static_evaluation import evaluate_static_run
-from pyrodyn.data.dataset import MultimodalDataset, Standardizer
+from pyrodyn.data.dataset import MultimodalDataset
+from pyrodyn.data.standardizer import Standardizer
 from pyrodyn.metrics import get_metric
 from pyrodyn.metrics.base import MetricSpec
 from pyrodyn.models.capabilities import ForecastsAhead, ForecastsFromContext, Generates

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from pyrodyn.app.config import to_plain
-from pyrodyn.data.dataset import Standardizer
+from pyrodyn.data.standardizer import Standardizer
 
 METRICS_FILE = "metrics.json"
 

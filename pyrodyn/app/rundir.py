@@ -22,7 +22,8 @@ import torch
 from pyrodyn.app.assemble import build_likelihoods, build_model, load_data, split_data
 from pyrodyn.app.config import dump_yaml, load_yaml, resolve
 from pyrodyn.app.migrate import ConfigMigrationWarning
-from pyrodyn.data.dataset import MultimodalDataset, Standardizer
+from pyrodyn.data.dataset import MultimodalDataset
+from pyrodyn.data.standardizer import Standardizer
 from pyrodyn.infer.checkpoint import CHECKPOINT_FILE
 from pyrodyn.io import load_checkpoint
 from pyrodyn.models.base import GenerativeModel

@@ -38,7 +38,8 @@ import torch
 from pyrodyn.app.assemble import load_data
 from pyrodyn.app.outputs import METRICS_FILE, write_metrics
 from pyrodyn.app.rundir import Run, load_run
-from pyrodyn.data.dataset import MultimodalDataset, Standardizer
+from pyrodyn.data.dataset import MultimodalDataset
+from pyrodyn.data.standardizer import Standardizer
 from pyrodyn.metrics import get_metric
 from pyrodyn.metrics.base import MetricSpec
 from pyrodyn.metrics.probes import STATIC_METRICS

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from pyrodyn.data.batch import MultimodalBatch
+from pyrodyn.data.checks import (
+    as_float_array,
+    check_ranks,
+    check_sizes,
+    resolve_lengths,
+    resolve_time,
+)
+from pyrodyn.data.standardizer import Standardizer
 
 RESERVED_KEYS = ("time", "lengths", "inputs")
 RESERVED_PREFIXES = ("true_", "label")
@@ -19,51 +26,6 @@ RESERVED_PREFIXES = ("true_", "label")
 def is_reserved(key: str) -> bool:
     """Whether an ``.npz`` key is reserved (time stamps, lengths, inputs, ground truth, labels)."""
     return key in RESERVED_KEYS or key.startswith(RESERVED_PREFIXES)
-
-
-@dataclass(frozen=True)
-class Standardizer:
-    """Per-feature affine map recorded when a dataset is standardised.
-
-    ``standardised = (raw - mean) / std``; ``inverse`` maps generated data back to data units.
-
-    Attributes:
-        mean: modality -> per-feature mean, shape ``feature_shape``.
-        std: modality -> per-feature standard deviation, shape ``feature_shape``.
-    """
-
-    mean: dict[str, np.ndarray]
-    std: dict[str, np.ndarray]
-
-    def forward(self, modality: str, x: np.ndarray | Tensor) -> np.ndarray | Tensor:
-        """Standardises ``x`` (``(..., *feature_shape)``) of one modality."""
-        if modality not in self.mean:
-            return x
-        mean, std = self.mean[modality], self.std[modality]
-        if isinstance(x, Tensor):
-            return (x - x.new_tensor(mean)) / x.new_tensor(std)
-        return (x - mean) / std
-
-    def inverse(self, modality: str, x: np.ndarray | Tensor) -> np.ndarray | Tensor:
-        """Maps standardised ``x`` (``(..., *feature_shape)``) back to data units."""
-        if modality not in self.mean:
-            return x
-        mean, std = self.mean[modality], self.std[modality]
-        if isinstance(x, Tensor):
-            return x * x.new_tensor(std) + x.new_tensor(mean)
-        return x * std + mean
-
-    def to_dict(self) -> dict[str, dict[str, list]]:
-        """Plain-data form (for configs and checkpoints)."""
-        return {m: {"mean": self.mean[m].tolist(), "std": self.std[m].tolist()} for m in self.mean}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Mapping[str, list]]) -> Standardizer:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            mean={m: np.asarray(v["mean"], dtype=np.float64) for m, v in d.items()},
-            std={m: np.asarray(v["std"], dtype=np.float64) for m, v in d.items()},
-        )
 
 
 class MultimodalDataset:
@@ -105,13 +67,13 @@ class MultimodalDataset:
         self.dt = float(dt)
         self.standardizer = standardizer
         self.single_recording = False
-        data = {m: _as_float_array(m, a) for m, a in arrays.items()}
-        self._check_ranks(data)
+        data = {m: as_float_array(m, a) for m, a in arrays.items()}
+        check_ranks(data, self.static)
         if not self.static and all(a.ndim == 2 for a in data.values()):
             # one long recording (time, features): a single trial
             self.single_recording = True
             data = {m: a[None] for m, a in data.items()}
-        self._check_sizes(data)
+        check_sizes(data, self.static)
         self.data: dict[str, Tensor] = {m: torch.from_numpy(a) for m, a in data.items()}
         n = self.num_trials
         self.extras: dict[str, Tensor] = {}
@@ -128,7 +90,7 @@ class MultimodalDataset:
             self.extras[k] = torch.from_numpy(np.ascontiguousarray(arr))
         self.inputs = None
         if inputs is not None:
-            u = _as_float_array("inputs", inputs)
+            u = as_float_array("inputs", inputs)
             if self.single_recording and u.ndim == 2:
                 u = u[None]
             if u.shape[:2] != (n, self.num_steps):
@@ -137,8 +99,9 @@ class MultimodalDataset:
                     f"got {u.shape}"
                 )
             self.inputs = torch.from_numpy(np.nan_to_num(u))
-        self.lengths = None if self.static else self._resolve_lengths(lengths)
-        self.time = None if self.static else self._resolve_time(time)
+        t = self.num_steps
+        self.lengths = None if self.static else resolve_lengths(self.data, lengths, n, t)
+        self.time = None if self.static else resolve_time(time, n, t, self.dt)
 
     # ------------------------------------------------------------------ construction helpers
     @classmethod
@@ -199,75 +162,6 @@ class MultimodalDataset:
         for k, v in self.extras.items():
             out[k] = v.numpy()[0] if self.single_recording else v.numpy()
         np.savez(path, **out)
-
-    def _check_ranks(self, data: Mapping[str, np.ndarray]) -> None:
-        for m, a in data.items():
-            if a.size == 0:
-                raise ValueError(f"modality {m!r} is empty (shape {a.shape})")
-            if a.ndim < 2:
-                what = (
-                    "(samples, *feature_shape)"
-                    if self.static
-                    else "(trials, time, *feature_shape) or (time, features)"
-                )
-                raise ValueError(f"modality {m!r} has shape {a.shape}; expected {what}")
-            bad = np.isinf(a)
-            if bad.any():
-                where = tuple(int(i[0]) for i in np.nonzero(bad))
-                raise ValueError(
-                    f"modality {m!r} holds a non-finite value other than NaN "
-                    f"({a[where]} at index {where}); only NaN may mark missing entries"
-                )
-        if not self.static:
-            ranks = {m: a.ndim for m, a in data.items()}
-            if len({r == 2 for r in ranks.values()}) > 1:
-                raise ValueError(
-                    "either every modality is one recording (time, features) or every modality "
-                    f"is (trials, time, *feature_shape); got ranks {ranks}"
-                )
-
-    def _check_sizes(self, data: Mapping[str, np.ndarray]) -> None:
-        trials = {m: a.shape[0] for m, a in data.items()}
-        if len(set(trials.values())) > 1:
-            what = "samples" if self.static else "trials"
-            raise ValueError(f"modalities have different numbers of {what}: {trials}")
-        if not self.static:
-            steps = {m: a.shape[1] for m, a in data.items()}
-            if len(set(steps.values())) > 1:
-                raise ValueError(
-                    f"modalities have different time lengths {steps}; NaN-pad shorter trials to "
-                    "a common length and give their true lengths in a `lengths` array"
-                )
-
-    def _resolve_lengths(self, lengths: np.ndarray | Tensor | None) -> Tensor:
-        n, t = self.num_trials, self.num_steps
-        if lengths is not None:
-            ell = torch.as_tensor(np.asarray(lengths)).long().reshape(-1)
-            if ell.shape != (n,):
-                raise ValueError(f"lengths must have shape ({n},), got {tuple(ell.shape)}")
-            if (ell < 1).any() or (ell > t).any():
-                raise ValueError(f"lengths must lie in [1, {t}], got {ell.tolist()}")
-            return ell
-        # default: up to the last step at which any modality is observed
-        observed = torch.zeros(n, t, dtype=torch.bool)
-        for x in self.data.values():
-            observed |= ~torch.isnan(x.reshape(n, t, -1)).all(dim=2)
-        last = torch.where(observed.any(1), t - observed.flip(1).int().argmax(1), 1)
-        return last.long()
-
-    def _resolve_time(self, time: np.ndarray | Tensor | None) -> Tensor:
-        n, t = self.num_trials, self.num_steps
-        if time is None:
-            return (torch.arange(t, dtype=torch.float64) * self.dt).float().expand(n, t).clone()
-        tt = torch.as_tensor(np.asarray(time, dtype=np.float32))
-        if tt.dim() == 1:
-            tt = tt.expand(n, -1).clone()
-        if tt.shape != (n, t):
-            raise ValueError(f"time must be ({t},) or ({n}, {t}), got {tuple(tt.shape)}")
-        d = torch.diff(tt, dim=1)
-        if (d <= 0).any():
-            raise ValueError("time stamps must be strictly increasing within every trial")
-        return tt
 
     # ------------------------------------------------------------------ properties
     @property
@@ -491,14 +385,3 @@ class MultimodalDataset:
                 rows.append(i)
                 starts.append(s)
         return self.batch(torch.tensor(rows), start=torch.tensor(starts), window=window)
-
-
-def _as_float_array(name: str, a: np.ndarray | Tensor) -> np.ndarray:
-    if isinstance(a, Tensor):
-        a = a.detach().cpu().numpy()
-    a = np.asarray(a)
-    if a.dtype == object or not (
-        np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.bool_)
-    ):
-        raise TypeError(f"array {name!r} must be numeric, got dtype {a.dtype}")
-    return np.ascontiguousarray(a, dtype=np.float32)

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from pyrodyn.data.dataset import MultimodalDataset, Standardizer
+from pyrodyn.data.dataset import MultimodalDataset
+from pyrodyn.data.standardizer import Standardizer
 
 
 def _trials(n=6, t=40, seed=0):
