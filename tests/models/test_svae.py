@@ -200,3 +200,42 @@ class TestSVAEConformance(ModelConformance):
             latent_dim=3,
             prior=FourierGPPrior(RBFKernel(batch_shape=torch.Size([3])), 3),
         )
+
+
+def _sequence_priors():
+    from gpytorch.kernels import MaternKernel, RBFKernel
+
+    from pyrodyn.dynamics.plrnn import ClippedShallowPLRNN
+    from pyrodyn.priors.dynamical import DynamicalPrior
+    from pyrodyn.priors.gp.dense import DenseGPPrior
+    from pyrodyn.priors.gp.fourier import FourierGPPrior
+    from pyrodyn.priors.normal import StandardNormalPrior
+    from pyrodyn.priors.ou import OrnsteinUhlenbeckPrior
+
+    return {
+        "normal": lambda: StandardNormalPrior(3),
+        "ou": lambda: OrnsteinUhlenbeckPrior(3),
+        "plrnn": lambda: DynamicalPrior(ClippedShallowPLRNN(3, 8)),
+        "fourier": lambda: FourierGPPrior(RBFKernel(batch_shape=torch.Size([3])), 3),
+        "dense": lambda: DenseGPPrior(MaternKernel(nu=1.5, batch_shape=torch.Size([3])), 3),
+    }
+
+
+@pytest.mark.parametrize("name", ["normal", "ou", "plrnn", "fourier", "dense"])
+def test_every_shipped_sequence_prior_fills_the_slot(name):
+    from pyro.infer import Predictive
+
+    model = SVAE(
+        {"g": Gaussian(2), "p": Poisson(3), "o": Ordinal(2, 4)},
+        latent_dim=3,
+        prior=_sequence_priors()[name](),
+    )
+    batch = _batch(lengths=torch.tensor([12, 9, 12, 5]))
+    check_model_guide(model, batch)
+    check_svi_step(model, batch)
+    assert model.encode(batch)["latent"].shape == (4, 12, 3)
+    with torch.no_grad():
+        out = Predictive(model.model, guide=model.guide, num_samples=2, parallel=True)(
+            batch.without_observations()
+        )
+    assert out["likelihoods.g.obs"].shape == (2, 4, 12, 2)
