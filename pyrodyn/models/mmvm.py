@@ -21,6 +21,7 @@ from pyrodyn.distributions.weighted import Weighted
 from pyrodyn.likelihoods.base import Likelihood
 from pyrodyn.models.base import GenerativeModel
 from pyrodyn.models.capabilities import Imputes
+from pyrodyn.models.handoff import Handoff, parameter_stamp
 from pyrodyn.models.multimodal_vae_objective import MultimodalVAEObjective, check_beta
 from pyrodyn.nn.decoders import Decoder, LinearDecoder, MLPDecoder
 from pyrodyn.nn.encoders.base import Encoder
@@ -108,6 +109,8 @@ class MultimodalVAE(GenerativeModel, Imputes):
             )
         self.prior = self._check_prior(prior)
         self.is_elbo = not self.prior.needs_posteriors
+        # the guide's unimodal posteriors, handed to a data-dependent prior in the model
+        self._handoff = Handoff()
         for m, w in (modality_weights or {}).items():
             if m not in mods:
                 raise ValueError(f"modality_weights names unknown modality {m!r}; have {mods}")
@@ -165,6 +168,10 @@ class MultimodalVAE(GenerativeModel, Imputes):
         """Unimodal posteriors ``q_m`` (element-wise ``(B, [T,] D)``) and availability masks."""
         post = {m: self.encoders[m](batch.obs[m], batch.mask[m]) for m in self.modalities}
         return post, self.present(batch)
+
+    def _stamp(self) -> tuple:
+        # straight from _modules: attribute access inside a Pyro context costs param statements
+        return parameter_stamp([self._modules["encoders"]], self.training)
 
     def context(
         self,
@@ -226,7 +233,11 @@ class MultimodalVAE(GenerativeModel, Imputes):
         """p(x | z) p(z): the prior slot (MMVM: the mixture of unimodal posteriors), observes."""
         self._validated(batch)
         present = self.present(batch)
-        post = self.posteriors(batch)[0] if self.prior.needs_posteriors else None
+        post = None
+        if self.prior.needs_posteriors:
+            post = self._handoff.take((batch,), self._stamp())
+            if post is None:
+                post = self.posteriors(batch)[0]
         ctx = self.context(batch, post, present)
         # the per-step factors are the same for every site: built once
         factors = self.prior.step_distribution(ctx, **({} if alpha is None else {"alpha": alpha}))
@@ -248,6 +259,8 @@ class MultimodalVAE(GenerativeModel, Imputes):
         """q(z | X) from the fusion's guide distributions, weighted as the model's sites."""
         self._validated(batch)
         post, present = self.posteriors(batch)
+        if self.prior.needs_posteriors:
+            self._handoff.put((batch,), self._stamp(), post)
         guides = self.fusion.guide_distributions(post, present)
         weights = self.site_weights(present, beta, kl_per_modality)
         with self.plate(batch):

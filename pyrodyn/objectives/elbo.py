@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import torch
 from pyro.distributions.util import is_identically_zero, scale_and_mask
 from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
+from pyro.infer.util import check_fully_reparametrized, is_validation_enabled
 from pyro.poutine import Trace
 from pyro.poutine.util import site_is_factor, site_is_subsample
 from torch import Tensor
@@ -134,6 +135,13 @@ class TermsELBO:
         """``log q(z) - log p(z)`` of the sample (override for closed forms)."""
         return guide_site["log_prob_sum"] - model_site["log_prob_sum"]
 
+    def _particle_and_terms(
+        self, model_trace: Trace, guide_trace: Trace
+    ) -> tuple[float, Tensor, dict[str, Tensor]]:
+        """``(loss, surrogate, terms)`` of one particle (Pyro's loss and the named terms)."""
+        loss, surrogate = self._differentiable_loss_particle(model_trace, guide_trace)
+        return loss, surrogate, self.site_terms(model_trace, guide_trace)
+
     def loss_and_terms(
         self, model: Callable, guide: Callable, *args: Any, **kwargs: Any
     ) -> LossOutput:
@@ -147,10 +155,10 @@ class TermsELBO:
         terms: dict[str, Tensor] = {}
         n = self.num_particles
         for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
-            loss_p, surrogate_p = self._differentiable_loss_particle(model_trace, guide_trace)
+            loss_p, surrogate_p, terms_p = self._particle_and_terms(model_trace, guide_trace)
             loss = loss + loss_p / n
             surrogate = surrogate + surrogate_p / n
-            for key, value in self.site_terms(model_trace, guide_trace).items():
+            for key, value in terms_p.items():
                 value = torch.as_tensor(value).detach() / n
                 terms[key] = terms[key] + value if key in terms else value
         args, kwargs = self._prepared
@@ -167,6 +175,28 @@ class TraceELBO(TermsELBO, Trace_ELBO):
 
 class MeanFieldELBO(TermsELBO, TraceMeanField_ELBO):
     """Pyro's ``TraceMeanField_ELBO`` (closed-form KL where registered) with named terms."""
+
+    def _differentiable_loss_particle(
+        self, model_trace: Trace, guide_trace: Trace
+    ) -> tuple[float, Tensor]:
+        # the same value as TraceMeanField_ELBO's, from the named terms, so a KL (MMVM's
+        # mixture bounds are not cheap) is computed once per particle, not twice
+        loss, surrogate, _ = self._particle_and_terms(model_trace, guide_trace)
+        return loss, surrogate
+
+    def _particle_and_terms(
+        self, model_trace: Trace, guide_trace: Trace
+    ) -> tuple[float, Tensor, dict[str, Tensor]]:
+        """Loss, surrogate (the loss itself: every guide site is reparameterised) and terms."""
+        if is_validation_enabled():  # (the mean-field ordering is checked in _get_trace)
+            for site in guide_trace.nodes.values():
+                if site["type"] == "sample" and not site_is_subsample(site):
+                    check_fully_reparametrized(site)
+        terms = self.site_terms(model_trace, guide_trace)
+        total = sum(terms.values())
+        if not torch.is_tensor(total):
+            total = torch.as_tensor(float(total))
+        return float(total.detach()), total, terms
 
     def latent_term(self, model_site: dict, guide_site: dict) -> Tensor:
         """The registered ``KL(q || p)`` (scaled and masked as the guide site), else sampled."""

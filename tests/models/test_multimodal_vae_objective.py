@@ -116,3 +116,22 @@ def test_bad_priors_are_refused_naming_the_slot():
         _model(Independent(), prior=OrnsteinUhlenbeckPrior(2))
     with pytest.raises(ValueError, match="must factorise over steps"):
         _model(Independent(), prior=OrnsteinUhlenbeckPrior(2), static=False)
+
+
+def test_a_data_dependent_prior_reuses_the_guides_encoding_once():
+    model, batch = _model(MMVM()), _batch()
+    calls = []
+    for enc in model.encoders.values():
+        enc.register_forward_hook(lambda *_: calls.append(1))
+    total, _ = model.loss(batch)
+    assert len(calls) == 2 and torch.isfinite(total)  # one pass per modality, guide and model
+    # an entry is used for the very batch object and unchanged encoder weights only
+    model._handoff.put((batch,), model._stamp(), "encoding")
+    with torch.no_grad():
+        next(model.encoders.parameters()).add_(0.1)
+    assert model._handoff.take((batch,), model._stamp()) is None
+    model._handoff.put((batch,), model._stamp(), "encoding")
+    assert model._handoff.take((_batch(),), model._stamp()) is None
+    model._handoff.put((batch,), model._stamp(), "encoding")
+    assert model._handoff.take((batch,), model._stamp()) == "encoding"
+    assert model._handoff.take((batch,), model._stamp()) is None  # taken once

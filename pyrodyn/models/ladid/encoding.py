@@ -8,14 +8,14 @@ frames only.
 
 The model needs the guide's encoding in two places: the per-frame token Gaussians for
 ``reg.embedding`` and the unimodal posteriors for data-dependent priors and the fusion's
-regulariser. :class:`EncodingCache` hands the guide's encoding to the model of the same loss
-evaluation, so the encoders run once per evaluation.
+regulariser. A :class:`~pyrodyn.models.handoff.Handoff` hands the guide's encoding to the
+model of the same loss evaluation, so the encoders run once per evaluation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import pyro.distributions as dist
 import torch
@@ -143,77 +143,8 @@ def encode_windows(
     return Encoding(tokens, posts, present, bool(full))
 
 
-def parameter_stamp(modules: Iterable[nn.Module], training: bool) -> tuple[Any, ...]:
-    """What an encoding depends on besides its inputs: grad mode, train mode, weight versions.
-
-    In-place parameter updates (optimiser steps, ``load_state_dict``) bump the versions, so a
-    stamp taken before an update never matches one taken after it.
-    """
-    versions = tuple(p._version for mod in modules for p in mod.parameters())
-    return (torch.is_grad_enabled(), bool(training), versions)
-
-
-class EncodingCache:
-    """Hands the guide's encoding of a batch to the model of the same evaluation, once.
-
-    Pyro's ELBOs, ``Predictive`` and importance sampling run the guide and then the model on the
-    *same* argument objects; the guide :meth:`put` s its encoding, the model :meth:`take` s it
-    (and the entry is dropped either way, so no graph outlives one evaluation through the
-    cache). An entry is used only for the identical batch and crop objects and an unchanged
-    :func:`parameter_stamp`; otherwise the model encodes the batch itself. Copies and pickles of
-    a model start with an empty cache.
-    """
-
-    def __init__(self) -> None:
-        self._entry: tuple[Any, Any, tuple[Any, ...], Encoding] | None = None
-
-    def put(
-        self,
-        batch: MultimodalBatch,
-        constants_start: Tensor | None,
-        stamp: tuple[Any, ...],
-        encoding: Encoding,
-    ) -> None:
-        """Stores the guide's encoding of ``batch`` (replacing any earlier entry)."""
-        self._entry = (batch, constants_start, stamp, encoding)
-
-    def take(
-        self,
-        batch: MultimodalBatch,
-        constants_start: Tensor | None,
-        stamp: tuple[Any, ...],
-        *,
-        full: bool,
-    ) -> Encoding | None:
-        """The stored encoding if it was made for these objects and parameters (else None)."""
-        entry, self._entry = self._entry, None
-        if entry is None:
-            return None
-        b, start, s, encoding = entry
-        if b is not batch or start is not constants_start or s != stamp:
-            return None
-        if full and not encoding.full:
-            return None
-        return encoding
-
-    def clear(self) -> None:
-        """Drops the stored entry."""
-        self._entry = None
-
-    def __deepcopy__(self, memo: dict) -> EncodingCache:
-        return EncodingCache()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self._entry = None
-
-
 __all__ = [
     "Encoding",
-    "EncodingCache",
     "check_state_encoders",
     "encode_windows",
-    "parameter_stamp",
 ]

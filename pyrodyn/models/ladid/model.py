@@ -170,8 +170,8 @@ class LaDID(_LaDIDStructure, Generates, ForecastsFromContext, HasInstanceCode):
         tokens = embedding_weight > 0
         enc = None
         if tokens or self._needs_posteriors_in_model():
-            enc = self._encodings.take(batch, constants_start, self._stamp(), full=tokens)
-            if enc is None:
+            enc = self._encodings.take((batch, constants_start), self._stamp())
+            if enc is None or (tokens and not enc.full):
                 enc = self._encode(batch, full=tokens, constants_start=constants_start)
         ctx = self._prior_context(batch, enc)
         base = self.prior.distribution(ctx)
@@ -246,7 +246,7 @@ class LaDID(_LaDIDStructure, Generates, ForecastsFromContext, HasInstanceCode):
         enc = self._encode(batch, full=full, constants_start=constants_start)
         if full or self._needs_posteriors_in_model():
             # the model of this evaluation reads the same encoding instead of recomputing it
-            self._encodings.put(batch, constants_start, self._stamp(), enc)
+            self._encodings.put((batch, constants_start), self._stamp(), enc)
         dists = self._variational(enc, self._prior_context(batch, enc))
         with self.plate(batch), poutine.scale(scale=beta):
             for key, q in dists.items():

@@ -20,12 +20,11 @@ from pyrodyn.dynamics.base import DynamicsModel
 from pyrodyn.dynamics.query import QueryDynamics
 from pyrodyn.likelihoods.base import Likelihood
 from pyrodyn.models.base import GenerativeModel
+from pyrodyn.models.handoff import Handoff, parameter_stamp
 from pyrodyn.models.ladid.encoding import (
     Encoding,
-    EncodingCache,
     check_state_encoders,
     encode_windows,
-    parameter_stamp,
 )
 from pyrodyn.models.ladid.objective import LaDIDObjective
 from pyrodyn.nn.decoders import MLPDecoder
@@ -129,7 +128,7 @@ class _LaDIDStructure(GenerativeModel):
                 f"guide_family must be a GuideFamily, got {type(guide_family).__name__}"
             )
         self.guide_family = guide_family if guide_family is not None else MeanField()
-        self._encodings = EncodingCache()
+        self._encodings = Handoff()
 
     # ------------------------------------------------------------------ helpers
     def code_parts(self, code: Tensor) -> dict[str, Tensor]:
