@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from scipy.integrate import solve_ivp
 
 from pyrodyn.data.pendulum import (
     pendulum_arrays,
@@ -25,6 +26,35 @@ def test_energy_is_conserved_without_damping_and_decays_with_it():
     energy = 0.5 * omega**2 + gl[:, None] * (1 - np.cos(theta))
     assert np.ptp(energy[0]) < 1e-6 * energy[0, 0]
     assert energy[1, -1] < 0.5 * energy[1, 0]
+
+
+def test_damped_large_swings_match_solve_ivp():
+    # theta'' = -(g/L) sin(theta) - b theta', written out and integrated by scipy at 1e-12
+    th0, om0 = np.array([2.5, -1.0, 0.3]), np.array([0.5, 3.0, -2.0])
+    gl, damping = np.array([9.81, 5.0, 14.0]), np.array([0.0, 0.3, 0.8])
+    dt, steps = 0.05, 81
+    theta, omega = simulate_pendulum(th0, om0, gl, damping, steps, dt)
+    t = np.arange(steps) * dt
+    for i in range(3):
+
+        def rhs(_, y, i=i):
+            return [y[1], -gl[i] * np.sin(y[0]) - damping[i] * y[1]]
+
+        ref = solve_ivp(
+            rhs, (0, t[-1]), [th0[i], om0[i]], "DOP853", t_eval=t, rtol=1e-12, atol=1e-12
+        )
+        np.testing.assert_allclose(theta[i], ref.y[0], rtol=0, atol=1e-7)
+        np.testing.assert_allclose(omega[i], ref.y[1], rtol=0, atol=1e-6)
+
+
+def test_equilibria_stay_put():
+    # hanging at rest is an exact equilibrium; the inverted one too (sin(pi) ~ 1e-16 aside)
+    theta, omega = simulate_pendulum(
+        np.array([0.0, np.pi]), np.zeros(2), np.full(2, 9.81), np.full(2, 0.2), 21, 0.05
+    )
+    np.testing.assert_array_equal(theta[0], 0.0)
+    np.testing.assert_array_equal(omega[0], 0.0)
+    np.testing.assert_allclose(theta[1], np.pi, atol=1e-12)
 
 
 def test_arrays_follow_the_data_contract():

@@ -112,7 +112,8 @@ def test_import_changes_no_global_pyro_setting():
         "pyrodyn.infer, pyrodyn.models.svae; assert dict(pyro.settings.get()) == before, "
         "pyro.settings.get()"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_parameters_are_module_local_in_pyrodyn_methods():

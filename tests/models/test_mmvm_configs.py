@@ -15,8 +15,7 @@ def test_basicmotions_config_fit_and_encode(tmp_path):
     from pyrodyn.data.basicmotions import save_basicmotions
 
     config = CONFIGS / "mmvm_basicmotions.yaml"
-    if not config.exists():
-        pytest.skip(f"{config} not found")
+    assert config.exists(), f"shipped config {config} is missing"
     data = save_basicmotions(tmp_path / "bm.npz")
     run = tmp_path / "run"
     args = ["--set", f"data.path={data}", "--set", "fit.steps=3", "--set", "fit.valid_every=3"]
@@ -32,8 +31,7 @@ def test_polydigits_config_fit_and_encode(tmp_path):
     from pyrodyn.data.polydigits import save_polydigits
 
     config = CONFIGS / "mmvm_polydigits.yaml"
-    if not config.exists():
-        pytest.skip(f"{config} not found")
+    assert config.exists(), f"shipped config {config} is missing"
     data = save_polydigits(tmp_path / "pd.npz", split="test", repeats=1, canvas=10)
     run = tmp_path / "run"
     args = ["--set", f"data.path={data}", "--set", "fit.steps=2", "--set", "fit.valid_every=2"]

@@ -4,7 +4,11 @@ import pytest
 import torch
 
 from pyrodyn.data.batch import MultimodalBatch
+from pyrodyn.dynamics import ClippedDendPLRNN
 from pyrodyn.likelihoods import Gaussian, Poisson
+from pyrodyn.models.mmgpvae import MMGPVAE
+from pyrodyn.models.mtf import MTF
+from pyrodyn.nn.encoders.temporal_conv import TemporalConvEncoder
 from pyrodyn.nn.fusion import MMVM, Mean, ProductOfExperts
 from pyrodyn.testing.model import check_model_guide
 
@@ -20,12 +24,8 @@ def _batch(b=3, t=16, seed=0):
 
 @pytest.mark.parametrize("fusion", [ProductOfExperts, MMVM], ids=["poe", "mmvm"])
 def test_mtf_with_fusion_and_a_missing_modality(fusion):
-    mtf = pytest.importorskip("pyrodyn.models.mtf")
-    from pyrodyn.dynamics import ClippedDendPLRNN
-    from pyrodyn.nn.encoders.temporal_conv import TemporalConvEncoder
-
     k = 3
-    model = mtf.MTF(
+    model = MTF(
         {"gauss": Gaussian(3), "counts": Poisson(2)},
         ClippedDendPLRNN(k, num_bases=2),
         k,
@@ -53,8 +53,7 @@ def test_mtf_with_fusion_and_a_missing_modality(fusion):
 
 @pytest.mark.parametrize("fusion", [ProductOfExperts, Mean], ids=["poe", "mean"])
 def test_mmgpvae_with_fusion(fusion):
-    mmgpvae = pytest.importorskip("pyrodyn.models.mmgpvae")
-    model = mmgpvae.MMGPVAE(
+    model = MMGPVAE(
         {"counts": Poisson(2), "gauss": Gaussian(3)},
         encoder_hidden=(8,),
         decoder_hidden={"gauss": (8,)},
@@ -69,6 +68,5 @@ def test_mmgpvae_with_fusion(fusion):
 
 
 def test_mmgpvae_refuses_per_modality_fusions():
-    mmgpvae = pytest.importorskip("pyrodyn.models.mmgpvae")
     with pytest.raises(ValueError, match="per-modality latents"):
-        mmgpvae.MMGPVAE({"counts": Poisson(2), "gauss": Gaussian(3)}, fusion=MMVM())
+        MMGPVAE({"counts": Poisson(2), "gauss": Gaussian(3)}, fusion=MMVM())
