@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.data.dataset import MultimodalDataset
-from pyrodyn.exceptions import PyrodynWarning, ShapeError
+from pyrodyn.exceptions import PyrodynError, PyrodynWarning, ShapeError
 
 if TYPE_CHECKING:
     from pyrodyn.app.rundir import Run, load_run
@@ -36,6 +36,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "MultimodalBatch",
     "MultimodalDataset",
+    "PyrodynError",
     "PyrodynWarning",
     "Run",
     "ShapeError",

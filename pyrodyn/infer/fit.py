@@ -77,12 +77,14 @@ def fit(
     training (:mod:`pyrodyn.infer.prepare`).
 
     A step diverges when its loss or a term is not finite, when torch's distribution validation
-    raises inside the loss (a parameter that left its constraint), when the gradient norm is not
-    finite, or when the update makes a parameter non-finite. The update is then undone: model and
+    raises inside the loss after an update moved the parameters (a value that left its
+    constraint, e.g. a scale of 0 after a huge step), when the gradient norm is not finite, or
+    when the update makes a parameter non-finite. The update is then undone: model and
     optimizer roll back to the last in-memory snapshot (refreshed every 25 good steps and at each
     checkpoint) and the learning rate is halved; ``max_nonfinite`` such events before the next
     snapshot raise :class:`~pyrodyn.exceptions.NonFiniteLossError` naming the step and the
-    offending term.
+    offending term (or the rejected value and its site). Any other exception of the loss, and a
+    validation error at the initial (finite) parameters, propagates unchanged.
 
     With ``checkpoint_dir``, ``history.csv`` gets one row per step and ``checkpoint.pt`` (model,
     optimizer, learning-rate factor, batch generator, torch/Python/NumPy RNG states, step,
@@ -106,16 +108,17 @@ def fit(
         window: window length drawn from each trial (None: whole trials).
         valid_data: data for the validation loss (windows of length ``window``).
         valid_every: validation period in steps (and at the last step).
-        clip_norm: maximal gradient norm (None: no clipping).
+        clip_norm: maximal gradient norm (finite, > 0; None: no clipping).
         device: torch device of model and batches.
         seed: seeds batch sampling and the torch/Python/NumPy RNGs.
         callbacks: :class:`~pyrodyn.infer.callbacks.Callback` objects or callables
             ``state -> stop?``.
         checkpoint_dir: folder for ``checkpoint.pt`` and ``history.csv`` (None: none written).
         checkpoint_every: checkpoint period in steps.
-        max_time: training-time budget in seconds of the whole run (like ``steps``, a resumed
-            run counts the time already spent; pass a larger value to extend a run that stopped
-            on it); stops cleanly with ``stopped_reason="max_time"`` and a final checkpoint.
+        max_time: training-time budget in seconds of the whole run (finite, > 0; None: no
+            budget; like ``steps``, a resumed run counts the time already spent; pass a larger
+            value to extend a run that stopped on it); stops cleanly with
+            ``stopped_reason="max_time"`` and a final checkpoint.
         resume: continue from ``checkpoint_dir/checkpoint.pt`` if it exists.
         progress: show a tqdm bar (None: only when stderr is a terminal).
         max_nonfinite: divergences tolerated between snapshots.

@@ -13,7 +13,8 @@ hand it. Each step the loop
    averages the loss and its terms over the ranks;
 3. back-propagates, clips the gradient norm and steps the optimizer, unless the step diverges
    (non-finite loss, term, gradient or updated parameter, or a distribution-validation error in
-   the loss): then it restores the last snapshot, halves the learning rate and draws a new batch;
+   the loss once an update has moved the parameters): then it restores the last snapshot,
+   halves the learning rate and draws a new batch;
 4. appends the history row, runs callbacks, refreshes the snapshot and writes checkpoints
    (rank 0 writes; every rank's RNG state is gathered into it).
 
@@ -48,6 +49,7 @@ from pyrodyn.infer.history import StepLog
 from pyrodyn.infer.optim import (
     Snapshot,
     build_optimizer,
+    describe_validation_error,
     is_validation_error,
     loss_floats,
     non_finite_gradient,
@@ -61,6 +63,7 @@ from pyrodyn.infer.schedules import build_lr_schedule, schedule_index
 from pyrodyn.infer.state import FitResult, LoopState, Stopwatch
 from pyrodyn.infer.strategy import Strategy, rank_seed
 from pyrodyn.infer.validation import validation_batches, validation_loss
+from pyrodyn.io import remove_orphan_temporaries
 from pyrodyn.models.base import GenerativeModel
 
 logger = logging.getLogger(__name__)
@@ -119,6 +122,9 @@ class TrainingLoop:
         self.params = trainable_parameters(model)
         self.optimizer = build_optimizer(o.optimizer, self.params, float(o.lr))
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+        if self.main and o.checkpoint_dir is not None:
+            for name in remove_orphan_temporaries(o.checkpoint_dir):
+                logger.info("removed %s, left by an interrupted checkpoint write", name)
         if o.resumes:
             self._restore(read_fit_checkpoint(o.checkpoint_path))
         elif o.resume and self.main:
@@ -245,6 +251,10 @@ class TrainingLoop:
         state, model = self.state, self.model
         values = {k: fn(idx) for k, fn in self.schedules.items()}
         mult = 1.0 if self.lr_mult is None else float(self.lr_mult(idx))
+        if not (math.isfinite(mult) and mult >= 0):  # a callable lr_schedule is checked here
+            raise ValueError(
+                f"lr_schedule must give a finite multiplier >= 0, got {mult!r} at index {idx}"
+            )
         for g, base in zip(self.optimizer.param_groups, self.base_lrs):
             g["lr"] = base * mult * state.lr_factor
         batch = self.sampler().to(self.device)
@@ -253,14 +263,14 @@ class TrainingLoop:
         try:
             total, terms = self.loss_fn(batch, **values)
         except ValueError as err:
-            if not is_validation_error(err):
+            if not self._diverged(err):
                 raise
             error, floats = err, self.strategy.mean({"loss": math.nan})
         else:
             floats = self.strategy.mean(loss_floats(total, terms))
         bad = non_finite_term(floats)  # the mean over ranks: every rank agrees
         if error is not None:
-            bad = f"the loss raised {type(error).__name__} ({str(error).splitlines()[0]})"
+            bad = describe_validation_error(error)
         if bad is None:
             self.strategy.backward(total)
             clip = math.inf if self.options.clip_norm is None else self.options.clip_norm
@@ -285,6 +295,21 @@ class TrainingLoop:
                     model, self.valid, values, self.options.seed, self.device
                 )
         return record
+
+    def _diverged(self, err: ValueError) -> bool:
+        """Whether a ValueError of the loss is a divergence, to be rolled back.
+
+        It is when torch's distribution validation rejects a value after an update moved the
+        parameters (a huge step turns a scale to 0 or a latent to NaN before any loss is
+        computed), or while a parameter is not finite. A rejection at the initial parameters
+        (no step done yet) is the model's or the data's error, and so is any other ValueError:
+        those propagate unchanged.
+        """
+        if not is_validation_error(err):
+            return False
+        if self.state.step > 0:
+            return True
+        return non_finite_parameter(self.model, self.params, "before the step") is not None
 
     def _roll_back(self, bad: str, error: BaseException | None) -> None:
         """Restores the last snapshot and halves the learning rate (raises when it recurs)."""

@@ -5,13 +5,17 @@ validation rejects a parameter or value during the loss (parameters that left th
 "Expected parameter scale ... to satisfy the constraint"), when the gradient norm is not finite,
 or when the update leaves a parameter non-finite. The loop then restores the last
 :class:`Snapshot` and halves the learning rate.
+
+The parameter check runs after every update, so it is one fused reduction (:func:`all_finite`);
+the per-parameter search for the culprit runs only once something is wrong.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -28,6 +32,7 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 # torch.distributions' messages when validation rejects a parameter or a value (Pyro re-raises
 # them with the trace shapes appended)
 _VALIDATION_MESSAGES = ("Expected parameter ", "Expected value argument ")
+_SITE = re.compile(r"at site '([^']*)'")
 
 
 def check_optimizer(optimizer: Any) -> None:
@@ -121,6 +126,22 @@ def is_validation_error(err: BaseException) -> bool:
     return isinstance(err, ValueError) and any(m in str(err) for m in _VALIDATION_MESSAGES)
 
 
+def describe_validation_error(err: BaseException) -> str:
+    """``"the loss raised ValueError at site 's' (Expected parameter ... constraint ...)"``.
+
+    Pyro re-raises torch's message under ``"Error while computing log_prob at site 's':"`` and
+    appends the trace shapes; this keeps the site and the line that says what was rejected,
+    without the printed tensor.
+    """
+    text = str(err)
+    site = _SITE.search(text)
+    where = f" at site '{site.group(1)}'" if site else ""
+    lines = text.splitlines() or [""]
+    what = next((ln for ln in lines if ln.lstrip().startswith(_VALIDATION_MESSAGES)), lines[0])
+    what = what.strip().split(", but found invalid values")[0]
+    return f"the loss raised {type(err).__name__}{where} ({what})"
+
+
 def non_finite_term(floats: Mapping[str, float]) -> str | None:
     """``"<term> = <value>"`` of the first non-finite term (else of the loss), or None."""
     if math.isfinite(floats["loss"]):
@@ -139,22 +160,44 @@ def non_finite_gradient(model: nn.Module, norm: torch.Tensor) -> str | None:
     return f"gradient = {float(norm)}"
 
 
-def non_finite_parameter(model: nn.Module, params: list[nn.Parameter]) -> str | None:
-    """``"parameter <name> = <value> after the update"`` for a non-finite parameter, or None."""
-    if not params or bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+def all_finite(tensors: Sequence[torch.Tensor]) -> bool:
+    """Whether every element of ``tensors`` is finite, read with one synchronisation per dtype.
+
+    One fused L1 norm per tensor (NaN and inf propagate into it); only when a norm is not finite
+    are the elements themselves looked at, since the norm of large finite values may overflow.
+    """
+    if not tensors:
+        return True
+    with torch.no_grad():
+        norms = torch._foreach_norm(list(tensors), 1)
+        groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
+        for n in norms:
+            groups.setdefault((n.device, n.dtype), []).append(n)
+        if all(bool(torch.isfinite(torch.stack(g)).all()) for g in groups.values()):
+            return True
+        return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+
+def non_finite_parameter(
+    model: nn.Module, params: list[nn.Parameter], when: str = "after the update"
+) -> str | None:
+    """``"parameter <name> = <value> <when>"`` for a non-finite parameter, or None."""
+    if not params or all_finite(params):
         return None
     for name, p in model.named_parameters():
         finite = torch.isfinite(p.detach())
         if not bool(finite.all()):
-            return f"parameter {name} = {float(p.detach()[~finite][0])} after the update"
-    return "a parameter is not finite after the update"
+            return f"parameter {name} = {float(p.detach()[~finite][0])} {when}"
+    return f"a parameter is not finite {when}"
 
 
 __all__ = [
     "OPTIMIZERS",
     "Snapshot",
+    "all_finite",
     "build_optimizer",
     "check_optimizer",
+    "describe_validation_error",
     "is_validation_error",
     "loss_floats",
     "non_finite_gradient",

@@ -105,9 +105,9 @@ class FitOptions:
         Raises:
             TypeError: an option of the wrong kind (``lr`` not a number, a schedule that is not
                 callable).
-            ValueError: an option out of range (``lr`` not finite and positive, ``steps < 0``,
-                ...), an unknown ``lr_schedule`` or ``schedule_clock``, or ``resume`` without
-                ``checkpoint_dir``.
+            ValueError: an option out of range (``lr``, ``clip_norm``, ``max_time`` or a factor
+                of ``lr_schedule`` not finite and positive, ``steps < 0``, ...), an unknown
+                ``lr_schedule`` or ``schedule_clock``, or ``resume`` without ``checkpoint_dir``.
         """
         self.steps = _int_at_least("steps", self.steps, 0, "a non-negative int")
         check_lr(self.lr)
@@ -118,10 +118,17 @@ class FitOptions:
         self.checkpoint_every = _int_at_least("checkpoint_every", self.checkpoint_every, 1, ">= 1")
         self.max_nonfinite = _int_at_least("max_nonfinite", self.max_nonfinite, 1, ">= 1")
         self.seed = _int_at_least("seed", self.seed, 0, "a non-negative int")
+        # inf would mean "none": None says that, and a NaN would poison every step
         if self.clip_norm is not None and not _positive(self.clip_norm):
-            raise ValueError(f"clip_norm must be None or positive, got {self.clip_norm!r}")
+            raise ValueError(
+                f"clip_norm must be None or positive and finite (None: no clipping), got "
+                f"{self.clip_norm!r}"
+            )
         if self.max_time is not None and not _positive(self.max_time):
-            raise ValueError(f"max_time must be None or positive seconds, got {self.max_time!r}")
+            raise ValueError(
+                f"max_time must be None or positive and finite seconds (None: no budget), got "
+                f"{self.max_time!r}"
+            )
         if self.resume and self.checkpoint_dir is None:
             raise ValueError("resume=True needs a checkpoint_dir to resume from")
         check_clock(self.schedule_clock, self.max_time)
@@ -148,7 +155,13 @@ def check_lr(lr: Any) -> None:
 
 
 def _positive(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 0
+    """Whether ``value`` is a finite real number > 0 (not a bool)."""
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+        and value > 0
+    )
 
 
 def _int_at_least(name: str, value: Any, low: int, expected: str) -> int:

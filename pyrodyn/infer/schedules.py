@@ -28,6 +28,15 @@ def _check_delay(name: str, delay: int) -> int:
     return int(delay)
 
 
+def _finite(name: str, arg: str, value: float, low: float | None = None) -> float:
+    """``float(value)``; raises naming ``name`` and ``arg`` if NaN, infinite or ``<= low``."""
+    v = float(value)
+    if not math.isfinite(v) or (low is not None and v <= low):
+        need = "finite" if low is None else f"finite and > {low:g}"
+        raise ValueError(f"{name}: {arg} must be {need}, got {value!r}")
+    return v
+
+
 class _Named:
     """A schedule with a readable repr (stored in logs) and equality by parameters."""
 
@@ -44,14 +53,14 @@ class _Named:
 
 def constant(value: float) -> Schedule:
     """``value`` at every step."""
-    value = float(value)
+    value = _finite("constant", "value", value)
     return _Named(lambda step: value, "constant", value=value)
 
 
 def linear(start: float, end: float, steps: int, delay: int = 0) -> Schedule:
     """``start`` until ``delay``, then linear to ``end`` over ``steps`` steps, then ``end``."""
     steps, delay = _check_steps("linear", steps), _check_delay("linear", delay)
-    start, end = float(start), float(end)
+    start, end = _finite("linear", "start", start), _finite("linear", "end", end)
 
     def fn(step: int) -> float:
         frac = min(max(step - delay, 0) / steps, 1.0)
@@ -63,7 +72,7 @@ def linear(start: float, end: float, steps: int, delay: int = 0) -> Schedule:
 def cosine(start: float, end: float, steps: int, delay: int = 0) -> Schedule:
     """Half-cosine from ``start`` to ``end`` over ``steps`` steps after ``delay``."""
     steps, delay = _check_steps("cosine", steps), _check_delay("cosine", delay)
-    start, end = float(start), float(end)
+    start, end = _finite("cosine", "start", start), _finite("cosine", "end", end)
 
     def fn(step: int) -> float:
         frac = min(max(step - delay, 0) / steps, 1.0)
@@ -75,7 +84,7 @@ def cosine(start: float, end: float, steps: int, delay: int = 0) -> Schedule:
 def exponential(start: float, end: float, steps: int, delay: int = 0) -> Schedule:
     """Geometric interpolation from ``start`` to ``end`` (both > 0) over ``steps`` steps."""
     steps, delay = _check_steps("exponential", steps), _check_delay("exponential", delay)
-    start, end = float(start), float(end)
+    start, end = _finite("exponential", "start", start), _finite("exponential", "end", end)
     if start <= 0 or end <= 0:
         raise ValueError(f"exponential: start and end must be positive, got {start}, {end}")
 
@@ -93,7 +102,7 @@ def step_schedule(values: Sequence[float], milestones: Sequence[int]) -> Schedul
         values: ``len(milestones) + 1`` values.
         milestones: strictly increasing step indices.
     """
-    values = [float(v) for v in values]
+    values = [_finite("step_schedule", f"values[{i}]", v) for i, v in enumerate(values)]
     milestones = [int(m) for m in milestones]
     if len(values) != len(milestones) + 1:
         raise ValueError(
@@ -146,7 +155,7 @@ def horizon_curriculum(
 def multistep_lr(milestones: Sequence[int], gamma: float = 0.1) -> Schedule:
     """Learning-rate multiplier ``gamma ** (number of milestones <= step)``."""
     milestones = sorted(int(m) for m in milestones)
-    gamma = float(gamma)
+    gamma = _finite("multistep_lr", "gamma", gamma, low=0.0)
     return _Named(
         lambda step: gamma ** bisect.bisect_right(milestones, step),
         "multistep_lr",
@@ -159,7 +168,9 @@ def cosine_lr(steps: int, min_factor: float = 0.0, warmup: int = 0) -> Schedule:
     """Learning-rate multiplier: linear warm-up, then cosine decay from 1 to ``min_factor``."""
     steps = _check_steps("cosine_lr", steps)
     warmup = _check_delay("cosine_lr", warmup)
-    min_factor = float(min_factor)
+    min_factor = _finite("cosine_lr", "min_factor", min_factor)
+    if min_factor < 0:
+        raise ValueError(f"cosine_lr: min_factor must be >= 0, got {min_factor!r}")
 
     def fn(step: int) -> float:
         if step < warmup:
@@ -231,6 +242,8 @@ def build_lr_schedule(spec: Mapping[str, Any] | Schedule | None, *, steps: int) 
         return builders[kind](**kwargs)
     except TypeError as err:
         raise ValueError(f"lr_schedule {kind!r} got invalid arguments {sorted(kwargs)}") from err
+    except ValueError as err:  # a factor out of range: say which argument of fit it came from
+        raise ValueError(f"lr_schedule {kind!r}: {err}") from err
 
 
 #: Values of ``fit(..., schedule_clock=...)``.

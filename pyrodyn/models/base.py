@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 
 import pyro
 import pyro.poutine as poutine
-import torch
 from pyro.nn import PyroModule, pyro_method
 from torch import Tensor, nn
 
@@ -300,7 +299,9 @@ class GenerativeModel(PyroModule):
         Returns:
             The rest of the checkpoint (config, step, ...).
         """
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        from pyrodyn.io import load_checkpoint
+
+        ckpt = load_checkpoint(path)
         if "state_dict" not in ckpt:
             raise ValueError(f"{path!s} is not a pyrodyn checkpoint (no 'state_dict')")
         self.load_state_dict(ckpt["state_dict"], strict=strict)

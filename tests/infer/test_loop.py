@@ -79,6 +79,35 @@ def test_resume_after_a_rollback_restores_the_learning_rate_factor(tmp_path, toy
     _assert_same_run(full, resumed)
 
 
+def test_rollback_after_a_resume_returns_to_the_checkpointed_state(tmp_path, toy_data):
+    # faults at steps 6 and 11; the run is killed at step 10 and resumed from step 8, so the
+    # second rollback happens in the resumed segment: it must restore the state of step 8 (the
+    # checkpoint, as the uninterrupted run's snapshot of step 8 holds), not the fresh model's
+    # initial parameters, and halve the restored factor 0.5 to 0.25
+    kw = dict(
+        steps=14, lr=2e-2, batch_size=4, window=10, checkpoint_every=4, seed=3,
+        schedules={"at": float},
+    )  # fmt: skip
+    torch.manual_seed(0)
+    with pytest.warns(NumericsWarning) as caught:
+        full = fit(FaultyVAE({5: "nan", 10: "nan"}), toy_data, checkpoint_dir=tmp_path / "a", **kw)
+    assert [str(w.message).split(":")[0] for w in caught] == [
+        "non-finite value at step 6",
+        "non-finite value at step 11",
+    ]
+    assert [r["lr"] for r in full.history] == pytest.approx([2e-2] * 5 + [1e-2] * 5 + [5e-3] * 4)
+    b = tmp_path / "b"
+    torch.manual_seed(0)
+    with pytest.warns(NumericsWarning), pytest.raises(_Kill):
+        fit(FaultyVAE({5: "nan", 10: "nan"}), toy_data, checkpoint_dir=b,
+            callbacks=[KillAt(10)], **kw)  # fmt: skip
+    torch.manual_seed(1)  # another initialisation: the rollback target must be the checkpoint
+    with pytest.warns(NumericsWarning, match="step 11: nll.x = nan"):
+        resumed = fit(FaultyVAE({10: "nan"}), toy_data, checkpoint_dir=b, resume=True, **kw)
+    assert resumed.steps_done == 14 and resumed.rollbacks == 1
+    _assert_same_run(full, resumed)
+
+
 def test_resume_continues_the_time_clock(tmp_path, toy_data, monkeypatch):
     # a fake clock: every step takes one second (the callback advances it), so the time clock
     # is deterministic; max_time is the budget of the whole run, like steps

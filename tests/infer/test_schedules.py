@@ -53,6 +53,18 @@ def test_build_schedule_specs():
         (lambda: s.build_schedule({"type": "zigzag"}), "unknown schedule type 'zigzag'"),
         (lambda: s.build_schedule({"type": "linear", "begin": 0}), "it accepts"),
         (lambda: s.build_lr_schedule({"type": "step"}, steps=3), "unknown lr_schedule type"),
+        (lambda: s.constant(math.inf), "constant: value must be finite, got inf"),
+        (lambda: s.linear(math.nan, 1, steps=3), "linear: start must be finite, got nan"),
+        (lambda: s.cosine(1, -math.inf, steps=3), "cosine: end must be finite, got -inf"),
+        (lambda: s.exponential(1, math.inf, steps=3), "exponential: end must be finite, got inf"),
+        (lambda: s.step_schedule([1, math.nan], [3]), r"values\[1\] must be finite, got nan"),
+        (lambda: s.multistep_lr([3], gamma=math.nan), "gamma must be finite and > 0, got nan"),
+        (lambda: s.multistep_lr([3], gamma=-0.1), "gamma must be finite and > 0, got -0.1"),
+        (lambda: s.cosine_lr(5, min_factor=math.inf), "min_factor must be finite, got inf"),
+        (
+            lambda: s.build_schedule({"type": "linear", "start": 0, "end": math.inf, "steps": 2}),
+            "linear: end must be finite, got inf",
+        ),
     ],
 )
 def test_bad_schedules(call, match):
