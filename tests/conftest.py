@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import os
+
 import pyro
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 import pyrodyn  # noqa: F401
+
+# Property-based tests are derandomised by default (CI and `make test` see the same examples
+# every run, bounded in time); HYPOTHESIS_PROFILE=explore searches new examples locally.
+settings.register_profile(
+    "default",
+    derandomize=True,
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile("explore", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

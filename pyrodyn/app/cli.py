@@ -22,6 +22,18 @@ from pyrodyn.app.config import apply_overrides, load_yaml
 logger = logging.getLogger("pyrodyn")
 
 
+def add_trust(p: argparse.ArgumentParser) -> None:
+    """``--trust MODULE`` of the commands that open a run directory someone else may have made."""
+    p.add_argument(
+        "--trust",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="a module (with its submodules) whose classes the run's config.yaml may name besides "
+        "pyrodyn, torch and gpytorch; its code runs on import (repeatable)",
+    )
+
+
 # ---------------------------------------------------------------------------- fit
 def add_fit(p: argparse.ArgumentParser) -> None:
     """Arguments of ``pyrodyn fit``."""
@@ -43,6 +55,12 @@ def add_fit(p: argparse.ArgumentParser) -> None:
         help="processes (CPU cores or GPUs) for data-parallel fitting; overrides fit.devices",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--allow-changed-fit",
+        action="store_true",
+        help="with --resume: let optimiser settings (fit.lr, fit.schedules, ...) differ from the "
+        "run's; the change is recorded in its config.yaml",
+    )
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -69,7 +87,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     else:
         stem = os.path.splitext(os.path.basename(args.config))[0]
         out = os.path.join("runs", f"{stem}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
-    result, _ = fit_run(cfg, out, resume=args.resume)
+    if args.allow_changed_fit and not args.resume:
+        raise ValueError("--allow-changed-fit applies to --resume only")
+    result, _ = fit_run(cfg, out, resume=args.resume, allow_changed_fit=args.allow_changed_fit)
     last = result.history[-1] if result.history else {}
     loss = f"{last['loss']:.4g}" if "loss" in last else "n/a"
     print(
@@ -83,6 +103,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def add_generate(p: argparse.ArgumentParser) -> None:
     """Arguments of ``pyrodyn generate``."""
     p.add_argument("run_dir", help="run directory written by `pyrodyn fit`")
+    add_trust(p)
     p.add_argument("--steps", type=int, required=True, help="steps per generated trial")
     p.add_argument("--trials", type=int, default=1, help="number of trials (default 1)")
     p.add_argument("--burn-in", type=int, default=0, help="steps generated and dropped first")
@@ -111,6 +132,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def add_encode(p: argparse.ArgumentParser) -> None:
     """Arguments of ``pyrodyn encode``."""
     p.add_argument("run_dir", help="run directory written by `pyrodyn fit`")
+    add_trust(p)
     p.add_argument("--data", required=True, help=".npz with the configured modalities")
     p.add_argument("--out", help="output .npz (default RUN_DIR/encoded.npz)")
 
@@ -129,6 +151,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 def add_evaluate(p: argparse.ArgumentParser) -> None:
     """Arguments of ``pyrodyn evaluate``."""
     p.add_argument("run_dir", help="run directory written by `pyrodyn fit`")
+    add_trust(p)
     p.add_argument(
         "--data",
         help=".npz with the configured modalities (needed for sequences; static runs default to "
@@ -164,6 +187,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def add_diagnose(p: argparse.ArgumentParser) -> None:
     """Arguments of ``pyrodyn diagnose``."""
     p.add_argument("run_dir", help="run directory written by `pyrodyn fit`")
+    add_trust(p)
     p.add_argument("--data", help=".npz with the configured modalities (default data.path)")
     p.add_argument("--out", help="output folder (default RUN_DIR/diagnostics)")
     p.add_argument("-K", "--samples", type=int, default=100, help="guide draws per trial (K)")
@@ -223,6 +247,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def add_convert(p: argparse.ArgumentParser) -> None:
     """Arguments of ``pyrodyn convert``."""
     p.add_argument("run_dir", help="run directory written by an older `pyrodyn fit`")
+    add_trust(p)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -297,7 +322,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
-        return int(args._run(args) or 0)
+        from pyrodyn.app.factory import restricted_imports
+
+        if not hasattr(args, "trust"):  # fit and demo build the user's own config
+            return int(args._run(args) or 0)
+        with restricted_imports(args.trust):
+            return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print(f"pyrodyn {args.command}: interrupted", file=sys.stderr)
         return 130

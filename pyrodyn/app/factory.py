@@ -11,17 +11,28 @@ is found as an ``Objective``), a ``module.path:ClassName`` (a user's own class),
 GPyTorch kernels (``RBFKernel``, ``MaternKernel``, ``ScaleKernel``, ``PeriodicKernel``,
 ``SpectralMixtureKernel``, or ``gpytorch.kernels:Name``). Nested specs (mappings with a ``type``,
 and lists or mappings of them) are built first and passed to the constructor as objects.
+
+Whatever a ``type`` names must be a class deriving from its category's base class (or, for a
+nested spec, from one of the component bases), checked before it is called, so a config cannot
+call a function such as ``os:system``. Inside :func:`restricted_imports` (how every command that
+opens an existing run directory builds it) a ``module.path:ClassName`` may only name a module of
+pyrodyn, torch or gpytorch, or one the user trusted by name; the check runs before the module is
+imported, so an untrusted module's import-time code never runs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import importlib
 import inspect
 import logging
 import pkgutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
+
+from pyrodyn.exceptions import UntrustedCodeError
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +68,53 @@ _BASES: dict[str, tuple[str, str]] = {
     "Decoder": ("pyrodyn.nn.decoders", "Decoder"),
     "GenerativeModel": ("pyrodyn.models.base", "GenerativeModel"),
     "Objective": ("pyrodyn.objectives.elbo", "TermsELBO"),
+    "Kernel": ("gpytorch.kernels", "Kernel"),
 }
+
+#: Module roots a run directory's config may always name (``module.path:ClassName``).
+TRUSTED_ROOTS = ("pyrodyn", "torch", "gpytorch")
+
+# None: any module may be imported (a user's own config); otherwise the extra trusted roots.
+_trusted: contextvars.ContextVar[frozenset[str] | None] = contextvars.ContextVar(
+    "pyrodyn_trusted_modules", default=None
+)
+
+
+def _check_module_name(name: str) -> str:
+    if not isinstance(name, str) or not name or not all(p.isidentifier() for p in name.split(".")):
+        raise ValueError(f"a trusted module must be a dotted module name, got {name!r}")
+    return name
+
+
+@contextlib.contextmanager
+def restricted_imports(trusted_modules: Iterable[str] = ()) -> Iterator[None]:
+    """Only pyrodyn, torch, gpytorch and ``trusted_modules`` may be named within the block.
+
+    Inside it a ``module.path:ClassName`` type must name one of those modules (a trusted
+    module's submodules are trusted with it). Used whenever a configuration that someone else
+    may have written (a run directory's ``config.yaml``) is built.
+
+    Args:
+        trusted_modules: extra module names the user trusts (``--trust`` on the command line).
+    """
+    if isinstance(trusted_modules, str):
+        trusted_modules = [trusted_modules]
+    given = frozenset(_check_module_name(m) for m in trusted_modules)
+    # nested blocks can only add trust to the enclosing one (the command line's --trust)
+    token = _trusted.set((_trusted.get() or frozenset()) | given)
+    try:
+        yield
+    finally:
+        _trusted.reset(token)
+
+
+def _module_trusted(module: str) -> bool:
+    extra = _trusted.get()
+    if extra is None:
+        return True
+    roots = (*TRUSTED_ROOTS, *extra)
+    return any(module == r or module.startswith(r + ".") for r in roots)
+
 
 _registry: dict[str, dict[str, type]] | None = None
 _import_errors: dict[str, str] = {}
@@ -116,6 +173,8 @@ def registry(refresh: bool = False) -> dict[str, dict[str, type]]:
     for category in _BASES:
         base = base_class(category)
         found: dict[str, type] = {}
+        if category == "Kernel":
+            continue  # bare kernel names are the GPYTORCH_KERNELS below
         for c in _subclasses(base):
             if not c.__module__.startswith("pyrodyn.") or c.__name__.startswith("_"):
                 continue
@@ -132,7 +191,7 @@ def available(category: str | None = None) -> dict[str, list[str]]:
     reg = registry()
     cats = list(reg) if category is None else [category]
     out = {c: sorted(cls.__name__ for cls in reg[c].values()) for c in cats}
-    if category is None or category == "Kernel":
+    if "Kernel" in out:
         out["Kernel"] = list(GPYTORCH_KERNELS)
     return out
 
@@ -141,6 +200,14 @@ def _import_path(name: str) -> type:
     module, _, attr = name.partition(":")
     if not module or not attr:
         raise ValueError(f"type {name!r} must look like 'module.path:ClassName'")
+    if not _module_trusted(module):
+        root = module.split(".")[0]
+        raise UntrustedCodeError(
+            f"type {name!r} names module {module!r}, which is not trusted: a run directory's "
+            f"config may only name classes of {', '.join(TRUSTED_ROOTS)} (it was not imported). "
+            f"If you trust whoever wrote this run, pass --trust {root} on the command line or "
+            f"trusted_modules=[{root!r}] in Python"
+        )
     try:
         mod = importlib.import_module(module)
     except ImportError as err:
@@ -151,9 +218,28 @@ def _import_path(name: str) -> type:
             public = sorted(n for n in dir(mod) if not n.startswith("_"))
             raise ValueError(f"module {module!r} has no {attr!r}; it defines {public}")
         obj = getattr(obj, part)
-    if not callable(obj):
-        raise ValueError(f"{name!r} is not a class or callable")
     return obj
+
+
+def _check_class(cls: Any, name: str, category: str | None) -> type:
+    """``cls`` if it is a class deriving from ``category``'s base, else an error.
+
+    With ``category`` None any component base will do. Runs before ``cls`` is called.
+    """
+    cats = list(_BASES) if category is None else [category]
+    bases = tuple(base_class(c) for c in cats)
+    if isinstance(cls, type) and issubclass(cls, bases):
+        return cls
+    what = "a class" if isinstance(cls, type) else f"a {type(cls).__name__}, not a class"
+    expected = (
+        f"a subclass of {bases[0].__module__}.{bases[0].__qualname__}"
+        if category is not None
+        else "a subclass of one of the component bases "
+        + ", ".join(f"{b.__qualname__}" for b in bases)
+    )
+    raise UntrustedCodeError(
+        f"type {name!r} is {what}; a {category or 'component'} type must be {expected}"
+    )
 
 
 def resolve(name: str, category: str | None = None) -> type:
@@ -164,8 +250,10 @@ def resolve(name: str, category: str | None = None) -> type:
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"type must be a non-empty string, got {name!r}")
+    if category is not None and category not in _BASES:
+        raise ValueError(f"unknown component category {category!r}; valid: {sorted(_BASES)}")
     if ":" in name:
-        return _import_path(name)
+        return _check_class(_import_path(name), name, category)
     key = name.lower()
     for k in GPYTORCH_KERNELS:
         if k.lower() == key and category in (None, "Kernel"):
@@ -174,8 +262,6 @@ def resolve(name: str, category: str | None = None) -> type:
             return getattr(gpytorch.kernels, k)
     reg = registry()
     cats = list(reg) if category is None else [category]
-    if category is not None and category not in reg:
-        raise ValueError(f"unknown component category {category!r}; valid: {sorted(reg)}")
     hits = [(c, reg[c][key]) for c in cats if key in reg[c]]
     classes = {cls for _, cls in hits}
     if len(classes) == 1:
@@ -271,6 +357,7 @@ def build(
 __all__ = [
     "GPYTORCH_KERNELS",
     "SEARCH_PACKAGES",
+    "TRUSTED_ROOTS",
     "accepted_parameters",
     "available",
     "base_class",
@@ -278,4 +365,5 @@ __all__ = [
     "is_spec",
     "registry",
     "resolve",
+    "restricted_imports",
 ]

@@ -17,10 +17,18 @@ from pyrodyn.app.assemble import (
     build_selection,
     prepare_data,
 )
-from pyrodyn.app.config import dump_yaml, resolve, to_plain
+from pyrodyn.app.config import dump_yaml, load_yaml, resolve, to_plain
+from pyrodyn.app.outdir import (
+    checkpoint_stamp,
+    clean_up_failed_fit,
+    clear_failed,
+    prepare_out_dir,
+)
+from pyrodyn.app.resume import check_resume, file_digest, resume_record
 from pyrodyn.app.rundir import CONFIG_FILE, versions
 from pyrodyn.infer.checkpoint import CHECKPOINT_FILE
 from pyrodyn.infer.fit import HISTORY_FILE, FitResult, fit
+from pyrodyn.io import load_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -43,28 +51,46 @@ def fit_run(
     out_dir: str | os.PathLike,
     *,
     resume: bool = False,
+    allow_changed_fit: bool = False,
 ) -> tuple[FitResult, dict[str, Any]]:
     """Fits the model of a configuration into a run directory.
+
+    A new run goes into a new or empty directory; if the fit fails before its first checkpoint,
+    what it wrote is removed (a later failure keeps the run, marked by a ``FAILED`` file). A
+    resume first checks that the model, objective, data (the file's content) and seed are the
+    recorded ones (:func:`~pyrodyn.app.resume.check_resume`) and writes ``config.yaml`` only once
+    the fit has succeeded, with the changes it allowed recorded under ``run.resumes``.
 
     Args:
         cfg: a configuration (resolved here: defaults filled, validated, an old one migrated).
         out_dir: the run directory (created).
         resume: continue the run in ``out_dir`` from its checkpoint.
+        allow_changed_fit: on resume, let the optimiser settings (``fit.lr``, ``fit.schedules``,
+            ...) differ from the recorded ones.
 
     Returns:
         ``(FitResult, resolved configuration)``.
 
     Raises:
-        ValueError: ``out_dir`` already holds a run and ``resume`` is False.
+        ValueError: ``out_dir`` holds a run and ``resume`` is False, is neither empty nor a run,
+            or (``resume``) holds no run.
+        ConfigError: a resume that would change the model, objective, data or seed, or (without
+            ``allow_changed_fit``) the optimiser settings.
     """
     cfg = resolve(cfg)
     out_dir = os.fspath(out_dir)
-    if not resume and os.path.exists(os.path.join(out_dir, CHECKPOINT_FILE)):
-        raise ValueError(
-            f"{out_dir!r} already holds a run (checkpoint.pt); pass --resume to continue it or "
-            "choose another --out"
-        )
-    os.makedirs(out_dir, exist_ok=True)
+    created = prepare_out_dir(out_dir, resume=resume, config_file=CONFIG_FILE)
+    stamp = checkpoint_stamp(out_dir)
+    try:
+        return _fit_into(cfg, out_dir, resume=resume, allow_changed_fit=allow_changed_fit)
+    except BaseException as err:
+        clean_up_failed_fit(out_dir, created=created, resume=resume, error=err, stamp=stamp)
+        raise
+
+
+def _fit_into(
+    cfg: dict[str, Any], out_dir: str, *, resume: bool, allow_changed_fit: bool
+) -> tuple[FitResult, dict[str, Any]]:
     train, valid, standardizer = prepare_data(cfg)
     pyro.set_rng_seed(int(cfg["seed"]))  # reproducible initialisation
     likelihoods = build_likelihoods(cfg, train)
@@ -72,13 +98,28 @@ def fit_run(
     cfg["run"] = {
         "versions": versions(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "data_sha256": file_digest(cfg["data"]["path"]),
         "standardizer": None if standardizer is None else standardizer.to_dict(),
         "feature_shapes": {m: list(train.feature_shape(m)) for m in train.modalities},
         "train_trials": train.num_trials,
         "train_steps": train.num_steps,
         "valid_trials": None if valid is None else valid.num_trials,
     }
-    dump_yaml(cfg, os.path.join(out_dir, CONFIG_FILE))
+    config_path = os.path.join(out_dir, CONFIG_FILE)
+    if resume:
+        recorded = load_yaml(config_path)
+        changes = check_resume(
+            recorded, to_plain(cfg), allow_changed_fit=allow_changed_fit, run_dir=repr(out_dir)
+        )
+        from_step = int(load_checkpoint(os.path.join(out_dir, CHECKPOINT_FILE)).get("step", 0))
+        previous = recorded.get("run") or {}
+        cfg["run"]["created"] = previous.get("created", cfg["run"]["created"])
+        cfg["run"]["resumes"] = [
+            *previous.get("resumes", []),
+            resume_record(changes, from_step),
+        ]
+    else:
+        dump_yaml(cfg, config_path)  # the record exists from the start (a kill keeps it)
     selection = build_selection(cfg, train, out_dir)
     result = fit(
         model,
@@ -93,6 +134,9 @@ def fit_run(
         callbacks=[] if selection is None else [selection],
         **build_fit_kwargs(cfg),
     )
+    if resume:
+        dump_yaml(cfg, config_path)
+    clear_failed(out_dir)
     _plot_history(out_dir)
     return result, cfg
 

@@ -11,6 +11,7 @@ import os
 import platform
 import shutil
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -21,9 +22,12 @@ import torch
 
 from pyrodyn.app.assemble import build_likelihoods, build_model, load_data, split_data
 from pyrodyn.app.config import dump_yaml, load_yaml, resolve
+from pyrodyn.app.factory import restricted_imports
 from pyrodyn.app.migrate import ConfigMigrationWarning
+from pyrodyn.app.outdir import FAILED_FILE
 from pyrodyn.data.dataset import MultimodalDataset
 from pyrodyn.data.standardizer import Standardizer
+from pyrodyn.exceptions import PyrodynWarning
 from pyrodyn.infer.checkpoint import CHECKPOINT_FILE
 from pyrodyn.io import load_checkpoint
 from pyrodyn.models.base import GenerativeModel
@@ -149,17 +153,26 @@ def _load_state(model: GenerativeModel, state: dict[str, Any], run_dir: str, cfg
     model.load_state_dict(state)
 
 
-def load_run(run_dir: str | os.PathLike, *, data: str | os.PathLike | None = None) -> Run:
+def load_run(
+    run_dir: str | os.PathLike,
+    *,
+    data: str | os.PathLike | None = None,
+    trusted_modules: Iterable[str] = (),
+) -> Run:
     """Loads a run directory written by ``pyrodyn fit``.
 
     The model is rebuilt from ``config.yaml`` (a config of an older pyrodyn is migrated in memory,
     with a :class:`~pyrodyn.app.migrate.ConfigMigrationWarning`) and ``checkpoint.pt`` is loaded
-    with ``weights_only=True``.
+    with ``weights_only=True``. A run directory may come from someone else, so its config may
+    only name classes of pyrodyn, torch, gpytorch and ``trusted_modules``, and every ``type``
+    must be a class of its component kind: nothing else is imported or called.
 
     Args:
         run_dir: the run directory.
         data: the ``.npz`` that :attr:`Run.data` is read from (default: the config's
             ``data.path``); use it when the training file moved.
+        trusted_modules: modules (with their submodules) whose classes the config may name
+            besides pyrodyn, torch and gpytorch, e.g. ``["mylab"]`` for ``mylab.priors:MyPrior``.
 
     Returns:
         A :class:`Run`: ``model`` (eval mode, CPU), ``data`` (read on first access),
@@ -169,9 +182,24 @@ def load_run(run_dir: str | os.PathLike, *, data: str | os.PathLike | None = Non
         FileNotFoundError: no such directory, no ``config.yaml`` or ``checkpoint.pt``, or a
             ``data`` file that does not exist.
         ValueError: a checkpoint that does not fit the model (the message names the converter).
+        UntrustedCodeError: the config names a module that is not trusted, or a ``type`` that
+            is not a class of its component kind (nothing of it was imported or called).
     """
-    path = os.fspath(run_dir)
+    with restricted_imports(trusted_modules):
+        return _load_run(os.fspath(run_dir), data)
+
+
+def _load_run(path: str, data: str | os.PathLike | None) -> Run:
     cfg = resolve(load_yaml(_check_dir(path)))
+    failed = os.path.join(path, FAILED_FILE)
+    if os.path.exists(failed):
+        with open(failed) as f:
+            why = f.readline().strip()
+        warnings.warn(
+            f"the fit of run {path!r} failed ({why}); its checkpoint holds the last saved step",
+            PyrodynWarning,
+            stacklevel=3,
+        )
     ckpt_path = os.path.join(path, CHECKPOINT_FILE)
     if not os.path.exists(ckpt_path):
         raise FileNotFoundError(
@@ -193,20 +221,31 @@ def load_run(run_dir: str | os.PathLike, *, data: str | os.PathLike | None = Non
     )
 
 
-def convert_run(run_dir: str | os.PathLike) -> dict[str, Any]:
+def convert_run(
+    run_dir: str | os.PathLike, *, trusted_modules: Iterable[str] = ()
+) -> dict[str, Any]:
     """Rewrites the ``config.yaml`` of a run of an older pyrodyn in the current format.
 
     Model keys that moved into the objective are written under ``objective:``; the old file is
     kept as ``config.yaml.orig``. The converted run is then loaded to check that its checkpoint
     fits.
 
+    Args:
+        run_dir: the run directory.
+        trusted_modules: as for :func:`load_run`.
+
     Returns:
         ``{"converted": bool, "moved": {key: value}, "backup": path or None}``.
 
     Raises:
         ValueError: the checkpoint still does not fit the model after the conversion.
+        UntrustedCodeError: as for :func:`load_run` (checked before anything is written).
     """
-    path = os.fspath(run_dir)
+    with restricted_imports(trusted_modules):
+        return _convert_run(os.fspath(run_dir))
+
+
+def _convert_run(path: str) -> dict[str, Any]:
     cfg_path = _check_dir(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConfigMigrationWarning)

@@ -94,14 +94,16 @@ def test_old_config_fits_old_run_loads_and_convert_rewrites_it(legacy, tmp_path,
     del written["objective"]
     (run / "config.yaml").write_text(yaml.safe_dump(written))
     with pytest.warns(ConfigMigrationWarning):
-        loaded = load_run(run)
+        loaded = load_run(run, trusted_modules=["legacy_pkg"])  # the run names the user's module
     assert isinstance(loaded.model.elbo, RecipeObjective)
     assert loaded.model.elbo.recipe_weight == 0.25
-    assert main(["convert", str(run)]) == 0  # reports the migration instead of warning
+    assert (
+        main(["convert", str(run), "--trust", "legacy_pkg"]) == 0
+    )  # reports the migration instead of warning
     assert "moved to objective: recipe_weight" in capsys.readouterr().out
     assert "recipe_weight" in yaml.safe_load((run / "config.yaml.orig").read_text())["model"]
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConfigMigrationWarning)
-        again = load_run(run)
+        again = load_run(run, trusted_modules=["legacy_pkg"])
     assert again.config["objective"]["recipe_weight"] == 0.25
-    assert convert_run(run)["converted"] is False
+    assert convert_run(run, trusted_modules=["legacy_pkg"])["converted"] is False
