@@ -37,7 +37,7 @@ def add_trust(p: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------------------- fit
 def add_fit(p: argparse.ArgumentParser) -> None:
     """Arguments of ``pyrodyn fit``."""
-    p.add_argument("config", help="YAML configuration file")
+    p.add_argument("config", help="YAML configuration file, or the name of a shipped one")
     p.add_argument("--out", help="run directory (default: runs/<config name>-<UTC time>)")
     p.add_argument(
         "--set",
@@ -74,7 +74,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         overrides.append(f"seed={args.seed}")
     if args.devices is not None:
         overrides.append(f"fit.devices={args.devices}")
-    cfg = apply_overrides(load_yaml(args.config), overrides)
+    from pyrodyn.app.examples import config_path
+
+    cfg = apply_overrides(load_yaml(config_path(args.config)), overrides)
     fit_cfg = cfg.get("fit") or {}
     if fit_cfg.get("devices", 1) != 1:  # bad devices/strategy fail before a run directory exists
         from pyrodyn.infer.distributed import check_setup
@@ -266,6 +268,46 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- configs, data
+def add_configs(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``pyrodyn configs`` (none)."""
+
+
+def cmd_configs(args: argparse.Namespace) -> int:
+    """Lists the shipped configurations, one line each."""
+    from pyrodyn.app.examples import EXAMPLE_DATA, config_summary, shipped_configs
+
+    data_of = {c: name for name, spec in EXAMPLE_DATA.items() for c in spec.configs}
+    for name, path in shipped_configs().items():
+        data = f"  [pyrodyn data {data_of[name]}]" if name in data_of else ""
+        print(f"{name:24s} {config_summary(path)}{data}")
+    return 0
+
+
+def add_data(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``pyrodyn data``."""
+    from pyrodyn.app.examples import EXAMPLE_DATA
+
+    p.add_argument("name", nargs="?", help=f"data set: {', '.join(EXAMPLE_DATA)} (none: list)")
+    p.add_argument("--out", help="output .npz (default NAME.npz)")
+    p.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
+    p.add_argument("--steps", type=int, help="steps per recording or trial (default: the set's)")
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    """Writes an example data set (simulated here; nothing is downloaded)."""
+    from pyrodyn.app.examples import EXAMPLE_DATA, write_example_data
+
+    if args.name is None:
+        for name, spec in EXAMPLE_DATA.items():
+            print(f"{name:18s} {spec.description}; configs: {', '.join(spec.configs)}")
+        return 0
+    out = args.out or f"{args.name}.npz"
+    shapes = write_example_data(args.name, out, seed=args.seed, steps=args.steps)
+    print(f"wrote {out}: " + ", ".join(f"{k} {v}" for k, v in shapes.items()))
+    return 0
+
+
 #: name -> (help, add_arguments, run). One line per subcommand.
 COMMANDS: dict[
     str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
@@ -277,6 +319,8 @@ COMMANDS: dict[
     "diagnose": ("posterior.nc, k-hat/IWAE/LOO/PPC report and figures", add_diagnose, cmd_diagnose),
     "demo": ("embedded demo on data it generates itself", add_demo, cmd_demo),
     "convert": ("bring a run directory of an older pyrodyn up to date", add_convert, cmd_convert),
+    "configs": ("list the shipped configurations (fit them by name)", add_configs, cmd_configs),
+    "data": ("write an example data set the shipped configs use", add_data, cmd_data),
 }
 
 
@@ -285,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pyrodyn", description="Multimodal generative models of dynamical systems."
     )
+    from pyrodyn import __version__
+
+    parser.add_argument("--version", action="version", version=f"pyrodyn {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
     parser.add_argument(
         "--threads",

@@ -144,7 +144,7 @@ def test_bad_inputs_exit_nonzero_with_one_line(setup, capsys, overrides, message
 
 def test_missing_config_file_and_run_dir(tmp_path, capsys):
     assert main(["fit", str(tmp_path / "none.yaml")]) == 1
-    assert "config file" in capsys.readouterr().err
+    assert "is neither a file nor a shipped config" in capsys.readouterr().err
     assert main(["generate", str(tmp_path), "--steps", "3"]) == 1
     assert "not a run directory" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "nope"), "--data", "x.npz"]) == 1
