@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import pyro
 import pyro.poutine as poutine
+import torch
 from pyro.nn import PyroModule, pyro_method
 from torch import Tensor, nn
 
@@ -20,6 +21,19 @@ from pyrodyn.objectives.elbo import TermsELBO, TraceELBO
 
 #: Methods of the base class that stay outside the module-local wrapping (Pyro's own pair).
 _PAIR = ("model", "guide")
+
+#: Inference methods: their outputs are results, not part of a computation graph, so they run
+#: without autograd (``.numpy()`` works on what they return).
+_INFERENCE = frozenset({"encode", "generate", "predict", "forecast", "impute"})
+
+
+def _no_grad(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with torch.no_grad():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 class BoundPair(nn.Module):
@@ -127,7 +141,7 @@ class GenerativeModel(PyroModule):
                 and not isinstance(fn, (type, staticmethod, classmethod))
                 and not getattr(fn, "_pyrodyn_local", False)
             ):
-                setattr(cls, name, _locally(fn))
+                setattr(cls, name, _locally(_no_grad(fn) if name in _INFERENCE else fn))
 
     def __init__(self, likelihoods: Mapping[str, Likelihood]) -> None:
         super().__init__()
@@ -311,5 +325,6 @@ class GenerativeModel(PyroModule):
 # the base class's own public methods run module-local too (subclass methods are wrapped in
 # GenerativeModel.__init_subclass__)
 for _name in ("loss", "predict", "check_batch", "normaliser"):
-    setattr(GenerativeModel, _name, _locally(GenerativeModel.__dict__[_name]))
-del _name
+    _fn = GenerativeModel.__dict__[_name]
+    setattr(GenerativeModel, _name, _locally(_no_grad(_fn) if _name in _INFERENCE else _fn))
+del _name, _fn

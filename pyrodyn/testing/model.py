@@ -39,7 +39,7 @@ from pyro.poutine.util import site_is_subsample
 
 from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.models.base import GenerativeModel
-from pyrodyn.models.capabilities import Generates
+from pyrodyn.models.capabilities import ForecastsAhead, Generates
 from pyrodyn.models.params import local_params
 
 
@@ -306,7 +306,9 @@ class ModelConformance:
         model, batch = self._fresh()
         out = model.encode(batch)
         z = out["latent"]
-        assert not z.requires_grad, "encode must return detached tensors"
+        for key, value in out.items():
+            if torch.is_tensor(value):
+                assert not value.requires_grad, f"encode's {key!r} carries autograd history"
         assert z.shape[0] == batch.num_sequences
         if not batch.static:
             assert z.shape[1] == batch.num_steps
@@ -316,10 +318,24 @@ class ModelConformance:
         if not isinstance(model, Generates):
             pytest.skip(f"{type(model).__name__} does not declare Generates")
         out = model.generate(7, init=batch, num_trials=2)
+        for key, value in out.items():
+            if torch.is_tensor(value):
+                assert not value.requires_grad, f"generate's {key!r} carries autograd history"
         for m in model.modalities:
             feat = model.likelihoods[m].feature_shape
             assert tuple(out[m].shape) == (2, 7, *feat), f"{m}: {tuple(out[m].shape)}"
         assert out["latent"].shape[:2] == (2, 7)
+
+    def test_predict_and_forecasts_are_detached(self) -> None:
+        model, batch = self._fresh()
+        z = model.encode(batch)["latent"]
+        if not batch.static:
+            for m, value in model.predict(z).items():
+                assert not value.requires_grad, f"predict's {m!r} carries autograd history"
+        if isinstance(model, ForecastsAhead):
+            for key, value in model.forecast(batch, 3).items():
+                if torch.is_tensor(value):
+                    assert not value.requires_grad, f"forecast's {key!r} carries autograd history"
 
     def test_missing_modality(self) -> None:
         model, batch = self._fresh()
