@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import os
 import sys
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+#: Progress lines of a fit off a terminal go to this logger (``pyrodyn fit`` shows them).
+progress_logger = logging.getLogger("pyrodyn.fit")
 
 #: File name of the per-step history inside ``checkpoint_dir``.
 HISTORY_FILE = "history.csv"
@@ -86,8 +90,36 @@ def _fmt(row: Mapping[str, float]) -> dict[str, str]:
     return out
 
 
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def time_left(step: int, total: int, elapsed: float, rate: float, max_time: float | None) -> str:
+    """What ends the fit and when: ``"2:10 left (steps)"`` or ``"0:45 left (max_time)"``.
+
+    Args:
+        step: steps done.
+        total: the step budget.
+        elapsed: seconds of training so far (resumed segments included).
+        rate: steps per second lately.
+        max_time: the time budget in seconds (None: none).
+    """
+    by_steps = (total - step) / rate if rate > 0 else math.inf
+    if max_time is not None and max_time - elapsed < by_steps:
+        return f"{_duration(max_time - elapsed)} left (max_time)"
+    return f"{_duration(by_steps)} left (steps)" if math.isfinite(by_steps) else "time left unknown"
+
+
 class StepLog:
-    """Where a finished step's history row goes: ``history.csv`` and the progress bar.
+    """Where a finished step's history row goes: ``history.csv``, a progress bar or log lines.
+
+    On a terminal a tqdm bar shows the loss terms; elsewhere (a batch job, stderr redirected)
+    a line every ``log_every`` seconds goes to the ``pyrodyn.fit`` logger: step, loss terms,
+    learning rate, steps/s and the time left against whichever of ``steps`` and ``max_time``
+    ends the fit first.
 
     Args:
         path: the CSV file (None: no file).
@@ -95,6 +127,8 @@ class StepLog:
         progress: show a tqdm bar on stderr (None: only when stderr is a terminal).
         total: the step budget (the bar's length).
         initial: steps already done.
+        max_time: the time budget in seconds (None: none), for the time left.
+        log_every: seconds between two progress lines when there is no bar.
     """
 
     #: Seconds between two refreshes of the bar's loss terms.
@@ -108,10 +142,13 @@ class StepLog:
         progress: bool | None,
         total: int,
         initial: int,
+        max_time: float | None = None,
+        log_every: float = 30.0,
     ) -> None:
         self.writer = None if path is None else HistoryWriter(path, rows)
         enabled = sys.stderr.isatty() if progress is None else bool(progress)
         self.bar: Any = None
+        self.total, self.max_time, self.log_every = int(total), max_time, float(log_every)
         if enabled:
             from tqdm.auto import tqdm
 
@@ -119,21 +156,49 @@ class StepLog:
                 total=total, initial=initial, desc="fit", dynamic_ncols=True, file=sys.stderr
             )
         self._last_refresh = 0.0
+        self._mark: tuple[float, int] | None = None  # (monotonic time, step) of the last line
 
     def append(self, record: Mapping[str, float], *, final: bool) -> None:
         """Writes a row and advances the bar (its terms refresh at most every 0.5 s)."""
         if self.writer is not None:
             self.writer.append(record)
+        now = time.monotonic()
         if self.bar is None:
+            self._log_line(record, now, final)
             return
         self.bar.update(1)
-        now = time.monotonic()
         if now - self._last_refresh > self.REFRESH or final:
             self._last_refresh = now
-            self.bar.set_postfix(
-                {k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "time")},
-                refresh=False,
-            )
+            post = {k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "time")}
+            if self.max_time is not None:
+                rate = self.bar.format_dict.get("rate") or 0.0
+                post["left"] = time_left(
+                    int(record["step"]), self.total, record["time"], rate, self.max_time
+                )
+            self.bar.set_postfix(post, refresh=False)
+
+    def _log_line(self, record: Mapping[str, float], now: float, final: bool) -> None:
+        step = int(record["step"])
+        if self._mark is None:
+            self._mark = (now, step - 1)
+        since, at = self._mark
+        if now - since < self.log_every and not final:
+            return
+        rate = (step - at) / max(now - since, 1e-9)
+        self._mark = (now, step)
+        terms = " ".join(
+            f"{k} {v:.4g}"
+            for k, v in record.items()
+            if k not in ("step", "time") and isinstance(v, (int, float))
+        )
+        progress_logger.info(
+            "step %d/%d %s, %.1f steps/s, %s",
+            step,
+            self.total,
+            terms,
+            rate,
+            time_left(step, self.total, float(record["time"]), rate, self.max_time),
+        )
 
     def flush(self) -> None:
         """Flushes ``history.csv`` (called before each checkpoint)."""
@@ -157,4 +222,11 @@ def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
         return rows
 
 
-__all__ = ["HISTORY_FILE", "HistoryWriter", "StepLog", "read_history"]
+__all__ = [
+    "HISTORY_FILE",
+    "HistoryWriter",
+    "StepLog",
+    "progress_logger",
+    "read_history",
+    "time_left",
+]

@@ -77,6 +77,12 @@ _GO, _STOP_STEPS, _STOP_CALLBACK, _STOP_TIME = 0, 1, 2, 3
 _REASONS = {_STOP_STEPS: "steps", _STOP_CALLBACK: "callback", _STOP_TIME: "max_time"}
 
 
+def _is_number(value: Any) -> bool:
+    if torch.is_tensor(value):
+        return value.numel() == 1
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 class TrainingLoop:
     """Fits a prepared model on one strategy (one process, or one rank of several).
 
@@ -141,6 +147,7 @@ class TrainingLoop:
                 progress=o.progress,
                 total=o.steps,
                 initial=self.state.step,
+                max_time=o.max_time,
             )
             if o.valid_data is not None:
                 chunk = max(o.batch_size, 64)
@@ -288,6 +295,8 @@ class TrainingLoop:
             "time": self.clock.read(),
             "lr": self.optimizer.param_groups[0]["lr"],
             **floats,
+            # the scheduled values this step used (beta, alpha, horizon, ...)
+            **{f"schedule.{k}": float(v) for k, v in values.items() if _is_number(v)},
         }
         if self.valid is not None:
             if state.step % self.options.valid_every == 0 or state.step == self.options.steps:

@@ -84,6 +84,7 @@ class KeepBest(Callback):
     def _evaluate(self, state: FitState) -> None:
         value = float(self.score(state.model))
         self.scores.append((state.step, value))
+        state.record["select.score"] = value  # for loggers that run after this callback
         if self.path is not None:
             with open(self.path, "a", newline="") as f:
                 csv.writer(f).writerow([state.step, f"{state.elapsed:.3f}", repr(value)])
