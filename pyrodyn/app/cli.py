@@ -233,15 +233,22 @@ def add_demo(p: argparse.ArgumentParser) -> None:
     """Arguments of ``pyrodyn demo``."""
     p.add_argument("--out", default="pyrodyn-demo", help="output directory (default pyrodyn-demo)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--max-time", type=float, help="training time budget in seconds")
+    p.add_argument("--steps", type=int, help="training steps (default 3000: the budget)")
+    p.add_argument(
+        "--max-time", type=float, help="safety cap on the training time in seconds (default 240)"
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Runs the embedded demo (no files needed)."""
     from pyrodyn.app.demo import run_demo
 
-    summary = run_demo(args.out, seed=args.seed, max_time=args.max_time)
+    threads = None if args.threads is not None else 1  # --threads wins
+    summary = run_demo(
+        args.out, seed=args.seed, max_time=args.max_time, steps=args.steps, threads=threads
+    )
     print(json.dumps(summary, indent=2, default=str))
+    print(f"pyrodyn demo: {summary['verdict']}", file=sys.stderr)
     return 0
 
 
@@ -362,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # a fit's progress lines (off a terminal, e.g. a batch job) show without -v
+    logging.getLogger("pyrodyn.fit").setLevel(logging.INFO)
     try:
         if args.threads is not None:
             if args.threads < 1:

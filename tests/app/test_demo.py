@@ -6,7 +6,7 @@ import pytest
 
 from pyrodyn.app import factory
 from pyrodyn.app.config import resolve
-from pyrodyn.app.demo import demo_config, plot_attractors
+from pyrodyn.app.demo import DEMO_FIT_STEPS, demo_config, plot_attractors, trajectory_verdict
 from pyrodyn.app.migrate import ConfigMigrationWarning
 
 
@@ -14,8 +14,11 @@ def test_demo_config_is_mtf_on_three_modalities():
     cfg = demo_config("train.npz", seed=3, max_time=None)
     assert cfg["model"]["type"] == "MTF"
     assert set(cfg["data"]["modalities"]) == {"gaussian", "ordinal", "poisson"}
-    assert cfg["fit"]["max_time"] > 0  # the demo always has a time budget
+    assert cfg["fit"]["max_time"] > 0  # the demo always has a time cap, as a safety net
     assert demo_config("x.npz", max_time=5.0)["fit"]["max_time"] == 5.0
+    # the budget is in steps, and the schedules run on steps: a busy machine trains the same model
+    assert cfg["fit"]["steps"] == DEMO_FIT_STEPS and cfg["fit"]["schedule_clock"] == "steps"
+    assert demo_config("x.npz", steps=10)["fit"]["steps"] == 10
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConfigMigrationWarning)  # current format, no migration
         resolved = resolve(cfg)
@@ -41,4 +44,21 @@ def test_plot_attractors_writes_png(tmp_path):
     rng = np.random.default_rng(0)
     path = os.fspath(tmp_path / "fig.png")
     plot_attractors(rng.normal(size=(600, 3)), rng.normal(size=(800, 3)), path, dt=0.05)
+    assert os.path.getsize(path) > 1000
+
+
+def test_the_verdict_says_in_words_what_happened():
+    t = np.linspace(0, 60, 3000)
+    true = np.stack([np.sin(t), np.cos(1.3 * t), np.sin(0.7 * t)], 1)
+    assert "stays on an attractor" in trajectory_verdict(true, true[::-1] * 1.1)
+    fixed = np.ones((3000, 3)) + np.concatenate([true[:1500], 0 * true[1500:]])  # settles
+    assert "collapsed to a fixed point" in trajectory_verdict(true, fixed)
+    assert "diverged" in trajectory_verdict(true, np.full((10, 3), np.nan))
+    assert "blew up" in trajectory_verdict(true, 100 * true)
+
+
+def test_plot_of_a_collapsed_run_says_so(tmp_path):
+    rng = np.random.default_rng(0)
+    path = os.fspath(tmp_path / "fig.png")
+    plot_attractors(rng.normal(size=(600, 3)), np.zeros((800, 3)), path, dt=0.05)
     assert os.path.getsize(path) > 1000
