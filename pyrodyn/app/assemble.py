@@ -139,8 +139,22 @@ def build_fit_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Keyword arguments of :func:`pyrodyn.infer.fit` from ``cfg["fit"]`` (schedules built)."""
     f = dict(cfg["fit"])
     f.pop("select", None)  # a callback that needs the data: see build_selection
+    f.pop("logger", None)  # a callback writing into the run directory: see build_loggers
     f["schedules"] = {k: build_schedule(v) for k, v in (f.get("schedules") or {}).items()}
     return f
+
+
+def build_loggers(cfg: Mapping[str, Any], out_dir: str) -> list[Any]:
+    """The experiment loggers of ``fit.logger`` as fit callbacks (none by default).
+
+    ``tensorboard`` writes event files into ``OUT_DIR/tensorboard``.
+    """
+    kind = cfg["fit"].get("logger")
+    if kind is None:
+        return []
+    from pyrodyn.infer.loggers import TENSORBOARD_DIR, TensorBoardLogger
+
+    return [TensorBoardLogger(os.path.join(out_dir, TENSORBOARD_DIR))]
 
 
 def _select_modality(cfg: Mapping[str, Any], modality: str | None) -> str:

@@ -40,52 +40,24 @@ from typing import Any
 
 import yaml
 
+from pyrodyn.app.schema import (
+    DataSection,
+    EvaluateSection,
+    FitSection,
+    TopLevel,
+    check_config,
+    section_defaults,
+)
 from pyrodyn.exceptions import ConfigError
 
+#: Defaults of every section (those of the fixed sections come from :mod:`pyrodyn.app.schema`).
 DEFAULTS: dict[str, Any] = {
-    "data": {
-        "path": None,
-        "modalities": None,
-        "static": False,
-        "dt": 1.0,
-        "window": None,
-        "valid_fraction": 0.1,
-        "standardize": [],
-    },
+    "data": section_defaults(DataSection),
     "model": None,
     "objective": None,
-    "fit": {
-        "steps": 1000,
-        "lr": 1e-3,
-        "optimizer": "adam",
-        "lr_schedule": None,
-        "schedules": {},
-        "batch_size": 16,
-        "valid_every": 100,
-        "clip_norm": 5.0,
-        "checkpoint_every": 500,
-        "max_time": None,
-        "progress": None,
-        "max_nonfinite": 3,
-        "devices": 1,
-        "strategy": "ddp",
-        "schedule_clock": "steps",
-        "select": None,
-    },
-    "evaluate": {
-        "steps": None,
-        "burn_in": 0,
-        "trials": 1,
-        "pe_steps": 10,
-        "max_points": 10000,
-        "prediction": "default",
-        "gmm_above": 5,
-        "noise": None,
-        "metrics": ["d_stsp", "d_h", "pe"],
-        "options": {},
-    },
-    "seed": 0,
-    "device": "cpu",
+    "fit": section_defaults(FitSection),
+    "evaluate": section_defaults(EvaluateSection),
+    **section_defaults(TopLevel),  # seed, device
     "run": {},
 }
 
@@ -204,11 +176,19 @@ def resolve(cfg: Mapping[str, Any]) -> dict[str, Any]:
     Model keys that an older pyrodyn took as constructor arguments and that are objective options
     now are moved into ``objective`` (with a :class:`~pyrodyn.app.migrate.ConfigMigrationWarning`).
 
+    Every key of the fixed sections is checked against :mod:`pyrodyn.app.schema` (type and
+    range; integral floats of int keys become ints, a single ``data.standardize`` or
+    ``evaluate.metrics`` name a list), and the metrics and their options against the metric
+    registry, so a bad value fails here, before any data are read.
+
     Raises:
         ConfigError: unknown keys (with the valid ones), missing ``data.path``,
-            ``data.modalities`` or ``model.type``, or values of the wrong kind.
+            ``data.modalities`` or ``model.type``, values of the wrong type or range (named by
+            their dotted key, with the expected type and the given value), unknown metrics or
+            metric options.
     """
     out = _merge(DEFAULTS, dict(cfg), "")
+    check_config(out)  # types and ranges of the fixed sections, metric names
     data = out["data"]
     if not data["path"]:
         raise ConfigError(
@@ -238,19 +218,11 @@ def resolve(cfg: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigError(
                 f"data.modalities.{m}.likelihood must be a mapping with a 'type', got {lik!r}"
             )
-    std = data["standardize"]
-    if std is None:
-        data["standardize"] = std = []
-    if isinstance(std, str):
-        data["standardize"] = std = [std]
-    unknown = [m for m in std if m not in mods]
+    unknown = [m for m in data["standardize"] if m not in mods]
     if unknown:
         raise ConfigError(
             f"data.standardize names {unknown}, which are not modalities; modalities: {list(mods)}"
         )
-    vf = data["valid_fraction"]
-    if vf is not None and not (0 <= float(vf) < 1):
-        raise ConfigError(f"data.valid_fraction must lie in [0, 1), got {vf!r}")
     model = out["model"]
     if not isinstance(model, dict) or "type" not in model:
         raise ConfigError(f"model must be a mapping with a 'type' (e.g. SVAE), got {model!r}")

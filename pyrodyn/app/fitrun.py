@@ -13,6 +13,7 @@ import pyro
 from pyrodyn.app.assemble import (
     build_fit_kwargs,
     build_likelihoods,
+    build_loggers,
     build_model,
     build_selection,
     prepare_data,
@@ -131,7 +132,8 @@ def _fit_into(
         checkpoint_dir=out_dir,
         resume=resume,
         config=to_plain(cfg),
-        callbacks=[] if selection is None else [selection],
+        # loggers after the selection, so that they see its scores
+        callbacks=([] if selection is None else [selection]) + build_loggers(cfg, out_dir),
         **build_fit_kwargs(cfg),
     )
     if resume:

@@ -5,9 +5,9 @@ the configuration it is given with the one the run recorded before anything is w
 
 - the model, objective, data (with the data file's content), seed and evaluation-independent
   parts of ``data`` must be equal; a moved data file is fine when its content is unchanged;
-- how long and where the fit runs (``fit.steps``, ``fit.max_time``, ``device``, ``fit.devices``,
-  ``fit.strategy``, ``fit.progress``, ``fit.checkpoint_every``, ``fit.valid_every``) and
-  ``evaluate`` may change freely;
+- how long and where the fit runs and what it logs (``fit.steps``, ``fit.max_time``, ``device``,
+  ``fit.devices``, ``fit.strategy``, ``fit.progress``, ``fit.logger``, ``fit.checkpoint_every``,
+  ``fit.valid_every``) and ``evaluate`` may change freely;
 - the optimiser settings (every other ``fit`` key) may change only when the caller allows it.
 
 Every change that goes ahead is recorded in the run's ``run.resumes`` list.
@@ -32,6 +32,7 @@ FREE_KEYS = (
     "fit.valid_every",
     "fit.devices",
     "fit.strategy",
+    "fit.logger",
     "device",
     "evaluate.",
 )

@@ -49,6 +49,15 @@ def default_gp_prior(latent_dim: int, lengthscale: float = 10.0) -> FourierGPPri
     return FourierGPPrior(kernel, latent_dim)
 
 
+def _refuse_scheduled(scheduled: Mapping[str, Any]) -> None:
+    """MM-GPVAE has no scheduled values: a ``fit.schedules`` entry is a mistake, not ignored."""
+    if scheduled:
+        raise TypeError(
+            f"MMGPVAE got unknown scheduled values {sorted(scheduled)}; it accepts [] (MM-GPVAE "
+            "has no scheduled values)"
+        )
+
+
 class MMGPVAE(GenerativeModel):
     """Multimodal GP-VAE with shared and per-modality private latents.
 
@@ -320,8 +329,10 @@ class MMGPVAE(GenerativeModel):
     def model(self, batch: MultimodalBatch, **scheduled: Any) -> dict[str, Tensor]:
         """p(x, z): group priors (sequence slots), loadings, decoders, weighted masked likelihoods.
 
-        ``scheduled`` values are accepted and unused (MM-GPVAE has none). Returns the latents.
+        MM-GPVAE takes no scheduled values: any (a ``fit.schedules`` entry) is a TypeError.
+        Returns the latents.
         """
+        _refuse_scheduled(scheduled)
         self._check(batch)
         if not bool(self.intercepts_initialised):
             # until the training loop calls init_from_data, the first model call does
@@ -341,6 +352,7 @@ class MMGPVAE(GenerativeModel):
 
     def guide(self, batch: MultimodalBatch, **scheduled: Any) -> None:
         """q(z | x): per-modality encoders, fused shared part, the guide family per group."""
+        _refuse_scheduled(scheduled)
         self._check(batch)
         qs = self.variational(batch)
         with self.plate(batch):

@@ -10,6 +10,7 @@ Diversity: Improved Representation Learning in Multimodal VAEs" (NeurIPS 2024); 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pyro
 import pyro.distributions as dist
@@ -22,7 +23,11 @@ from pyrodyn.likelihoods.base import Likelihood
 from pyrodyn.models.base import GenerativeModel
 from pyrodyn.models.capabilities import Imputes
 from pyrodyn.models.handoff import Handoff, parameter_stamp
-from pyrodyn.models.multimodal_vae_objective import MultimodalVAEObjective, check_beta
+from pyrodyn.models.multimodal_vae_objective import (
+    MultimodalVAEObjective,
+    check_beta,
+    check_scheduled,
+)
 from pyrodyn.nn.decoders import Decoder, LinearDecoder, MLPDecoder
 from pyrodyn.nn.encoders.base import Encoder
 from pyrodyn.nn.fusion.base import SHARED, Fusion
@@ -229,8 +234,10 @@ class MultimodalVAE(GenerativeModel, Imputes):
         beta: float = 1.0,
         kl_per_modality: bool = True,
         alpha: float | None = None,
+        **unknown: Any,
     ) -> dict[str, Tensor]:
         """p(x | z) p(z): the prior slot (MMVM: the mixture of unimodal posteriors), observes."""
+        check_scheduled(unknown)
         self._validated(batch)
         present = self.present(batch)
         post = None
@@ -255,8 +262,10 @@ class MultimodalVAE(GenerativeModel, Imputes):
         beta: float = 1.0,
         kl_per_modality: bool = True,
         alpha: float | None = None,
+        **unknown: Any,
     ) -> dict[str, Tensor]:
         """q(z | X) from the fusion's guide distributions, weighted as the model's sites."""
+        check_scheduled(unknown)
         self._validated(batch)
         post, present = self.posteriors(batch)
         if self.prior.needs_posteriors:

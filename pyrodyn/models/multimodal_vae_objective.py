@@ -33,6 +33,19 @@ def check_beta(beta: Any, name: str = "beta") -> float:
     return value
 
 
+def check_scheduled(unknown: Mapping[str, Any]) -> None:
+    """Refuses scheduled values MultimodalVAE does not take (a misspelt ``fit.schedules`` name).
+
+    Raises:
+        TypeError: naming the unknown values and the valid names.
+    """
+    if unknown:
+        raise TypeError(
+            f"MultimodalVAE got unknown scheduled values {sorted(unknown)}; it accepts "
+            f"{sorted(MultimodalVAEObjective.defaults)}"
+        )
+
+
 class MultimodalVAEObjective(MeanFieldELBO):
     """``MeanFieldELBO`` of a `MultimodalVAE` with its KL weighting.
 
@@ -102,7 +115,9 @@ class MultimodalVAEObjective(MeanFieldELBO):
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Options under the caller's (scheduled) keywords, validated."""
         args, kwargs = super().prepare(args, kwargs)
+        # the options were checked when built: an unknown name here is a scheduled value
+        check_scheduled({k: v for k, v in kwargs.items() if k not in self.defaults})
         return args, self.check_options(kwargs)
 
 
-__all__ = ["MultimodalVAEObjective", "check_beta"]
+__all__ = ["MultimodalVAEObjective", "check_beta", "check_scheduled"]

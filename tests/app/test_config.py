@@ -71,7 +71,10 @@ def test_likelihood_shorthand():
         (lambda c: c["data"]["modalities"]["a"].update(weight=2), r"unknown key\(s\) \['weight'\]"),
         (lambda c: c.update(model={"latent_dim": 2}), "model must be a mapping with a 'type'"),
         (lambda c: c["model"].update(likelihoods={}), "built from data.modalities"),
-        (lambda c: c["data"].update(valid_fraction=1.5), r"valid_fraction must lie in \[0, 1\)"),
+        (
+            lambda c: c["data"].update(valid_fraction=1.5),
+            r"data\.valid_fraction must be a float in \[0, 1\), got 1\.5 \(float\)",
+        ),
         (lambda c: c.update(fit=3), "fit must be a mapping"),
     ],
 )
@@ -135,3 +138,243 @@ def test_objective_section():
     assert resolve(_cfg(objective=spec))["objective"] == spec
     with pytest.raises(ConfigError, match=r"objective must be a mapping with a 'type'"):
         resolve(_cfg(objective={"num_particles": 2}))
+
+
+# ---------------------------------------------------------------------------- typed values
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("fit.lr=fast", r"^fit\.lr must be a float > 0, got 'fast' \(str\)$"),
+        ("fit.steps=ten", r"^fit\.steps must be an int >= 0, got 'ten' \(str\)$"),
+        (
+            "data.window='20'",
+            r"^data\.window must be an int >= 1 or null, got '20' \(str\); quoted, it is a "
+            "string in YAML: write it without quotes$",
+        ),
+        ("fit.batch_size=2.9", r"^fit\.batch_size must be an int >= 1, got 2\.9 \(float\)$"),
+        (
+            "data.static='false'",
+            r"^data\.static must be a bool \(true or false\), got 'false' \(str\); quoted",
+        ),
+        ("data.static=1", r"^data\.static must be a bool \(true or false\), got 1 \(int\)$"),
+        ("fit.devices=true", r"^fit\.devices must be an int >= 1, got True \(bool\)$"),
+        ("fit.clip_norm=.nan", r"^fit\.clip_norm must be a float > 0 or null, got nan \(float\)$"),
+        ("fit.max_time=-5", r"^fit\.max_time must be a float > 0 or null, got -5 \(int\)$"),
+        (
+            "fit.progress='yes'",
+            r"^fit\.progress must be a bool \(true or false\) or null, got 'yes'",
+        ),
+        ("data.dt=0", r"^data\.dt must be a float > 0, got 0 \(int\)$"),
+        (
+            "data.valid_fraction=null",
+            r"^data\.valid_fraction must be a float in \[0, 1\), got None",
+        ),
+        ("data.path=5", r"^data\.path must be a file path \(str\), got 5 \(int\)$"),
+        (
+            "data.standardize=[a, 1]",
+            r"^data\.standardize\[1\] must be a name \(str\), got 1 \(int\)$",
+        ),
+        ("seed=-1", r"^seed must be an int >= 0, got -1 \(int\)$"),
+        ("seed=1.5", r"^seed must be an int >= 0, got 1\.5 \(float\)$"),
+        (
+            "device=gpu",
+            r"^device must be a torch device name such as 'cpu', 'cuda' or 'cuda:1' \(str\)",
+        ),
+        ("device=null", r"^device must be a torch device name .*, got None \(NoneType\)$"),
+        (
+            "fit.optimizer=adamm",
+            r"^fit\.optimizer must be one of \['adam', 'adamw', 'radam', "
+            r"'sgd'\] \(str\), got 'adamm' \(str\) \(did you mean 'adam'\?\)$",
+        ),
+        (
+            "fit.strategy=dp",
+            r"^fit\.strategy must be one of \['ddp', .*\] \(str\), got 'dp' \(str\)",
+        ),
+        ("fit.schedule_clock=clock", r"^fit\.schedule_clock must be one of \['steps', 'time'\]"),
+        ("fit.schedule_clock=time", r"fit\.schedule_clock is 'time', which needs fit\.max_time"),
+        ("evaluate.steps=0", r"^evaluate\.steps must be an int >= 1 or null, got 0 \(int\)$"),
+        ("evaluate.noise=1", r"^evaluate\.noise must be a bool \(true or false\) or null, got 1"),
+        ("evaluate.prediction=3", r"^evaluate\.prediction must be a str, got 3 \(int\)$"),
+        ("evaluate.options=[d_h]", r"^evaluate\.options must be a mapping or null, got \['d_h'\]"),
+    ],
+)
+def test_a_value_of_the_wrong_type_or_range_names_key_expected_type_and_value(override, match):
+    with pytest.raises(ConfigError, match=match):
+        resolve(apply_overrides(_cfg(), [override]))
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        (
+            "evaluate.metrics=[d_stsp, dh]",
+            r"^evaluate\.metrics\[1\] is 'dh', which is not a registered metric \(did you mean "
+            r"'d_h'\?\); registered metrics: \[.*'d_h', 'd_stsp'.*'pe'",
+        ),
+        ("evaluate.metrics=[7]", r"^evaluate\.metrics\[0\] must be a name \(str\), got 7 \(int\)$"),
+        ("evaluate.metrics={pe: 1}", r"^evaluate\.metrics must be a list of names \(str\), got"),
+        (
+            "evaluate.options.d_hh={sigma: 2}",
+            r"^evaluate\.options\.d_hh: 'd_hh' is not a registered metric \(did you mean 'd_h'",
+        ),
+        (
+            "evaluate.options.d_h={sigmaa: 2}",
+            r"^evaluate\.options\.d_h has unknown keys \['sigmaa'\] \(did you mean 'sigma'\?\); "
+            r"d_h accepts \['sigma'\]$",
+        ),
+        (  # the evaluator supplies x_true/forecasts; n is pe's option
+            "evaluate.options.pe={x_true: 1}",
+            r"^evaluate\.options\.pe has unknown keys \['x_true'\]; pe accepts \['n'\]$",
+        ),
+        ("evaluate.options.d_h=3", r"^evaluate\.options\.d_h must be a mapping of option"),
+    ],
+)
+def test_metric_names_and_options_are_checked_when_resolving(override, match):
+    with pytest.raises(ConfigError, match=match):
+        resolve(apply_overrides(_cfg(), [override]))
+
+
+def test_valid_values_are_kept_or_normalised():
+    out = resolve(
+        apply_overrides(
+            _cfg(),
+            [
+                "fit.steps=1e4",  # YAML reads a float: an integral one is the int
+                "fit.lr=1",  # an int where a float is expected is kept
+                "fit.max_time=600",
+                "fit.schedule_clock=time",
+                "fit.optimizer=AdamW",  # optimizer names are case-insensitive (as in fit)
+                "data.standardize=a",
+                "evaluate.metrics=pe",
+                "evaluate.options={d_h: null, pe: {n: 3}}",
+                "evaluate.steps=null",
+                "device=cuda:1",  # a name is checked here; fit checks that the device exists
+            ],
+        )
+    )
+    assert out["fit"]["steps"] == 10000 and type(out["fit"]["steps"]) is int
+    assert out["fit"]["lr"] == 1 and type(out["fit"]["lr"]) is int
+    assert out["fit"]["max_time"] == 600 and out["fit"]["optimizer"] == "AdamW"
+    assert out["data"]["standardize"] == ["a"] and out["evaluate"]["metrics"] == ["pe"]
+    assert out["evaluate"]["options"] == {"d_h": None, "pe": {"n": 3}}
+    assert out["device"] == "cuda:1"
+    assert resolve(apply_overrides(_cfg(), ["data.standardize=null"]))["data"]["standardize"] == []
+
+
+def test_defaults_are_unchanged():
+    # the defaults as pyrodyn documented them before the schema (written out: the reference)
+    assert DEFAULTS == {
+        "data": {
+            "path": None,
+            "modalities": None,
+            "static": False,
+            "dt": 1.0,
+            "window": None,
+            "valid_fraction": 0.1,
+            "standardize": [],
+        },
+        "model": None,
+        "objective": None,
+        "fit": {
+            "steps": 1000,
+            "lr": 1e-3,
+            "optimizer": "adam",
+            "lr_schedule": None,
+            "schedules": {},
+            "batch_size": 16,
+            "valid_every": 100,
+            "clip_norm": 5.0,
+            "checkpoint_every": 500,
+            "max_time": None,
+            "progress": None,
+            "max_nonfinite": 3,
+            "devices": 1,
+            "strategy": "ddp",
+            "schedule_clock": "steps",
+            "select": None,
+            "logger": None,
+        },
+        "evaluate": {
+            "steps": None,
+            "burn_in": 0,
+            "trials": 1,
+            "pe_steps": 10,
+            "max_points": 10000,
+            "prediction": "default",
+            "gmm_above": 5,
+            "noise": None,
+            "metrics": ["d_stsp", "d_h", "pe"],
+            "options": {},
+        },
+        "seed": 0,
+        "device": "cpu",
+        "run": {},
+    }
+    for section in ("data", "fit", "evaluate"):  # key order is the order errors list them in
+        assert list(DEFAULTS[section]) == list(resolve(_cfg())[section])
+
+
+def test_a_fully_specified_valid_config_resolves_to_itself():
+    cfg = {
+        "data": {
+            "path": "x.npz",
+            "modalities": {"a": {"likelihood": {"type": "Gaussian"}}},
+            "static": True,
+            "dt": 0.05,
+            "window": 20,
+            "valid_fraction": 0.0,
+            "standardize": ["a"],
+        },
+        "model": {"type": "SVAE", "latent_dim": 2},
+        "objective": {"type": "TraceELBO", "num_particles": 2},
+        "fit": {
+            "steps": 0,
+            "lr": 0.5,
+            "optimizer": "sgd",
+            "lr_schedule": {"type": "cosine", "min_factor": 0.1},
+            "schedules": {"beta": {"type": "constant", "value": 0.5}},
+            "batch_size": 1,
+            "valid_every": 1,
+            "clip_norm": None,
+            "checkpoint_every": 7,
+            "max_time": 1.5,
+            "progress": False,
+            "max_nonfinite": 1,
+            "devices": 2,
+            "strategy": "ddp_spawn",
+            "schedule_clock": "time",
+            "select": {"every": 10},
+            "logger": "tensorboard",
+        },
+        "evaluate": {
+            "steps": 5,
+            "burn_in": 1,
+            "trials": 2,
+            "pe_steps": 1,
+            "max_points": 1,
+            "prediction": "mean",
+            "gmm_above": 0,
+            "noise": True,
+            "metrics": [],
+            "options": {"d_stsp": {"n_bins": 10}},
+        },
+        "seed": 123,
+        "device": "cpu",
+        "run": {"note": 1},
+    }
+    import copy
+
+    assert resolve(copy.deepcopy(cfg)) == cfg
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [("fit.lr=fast", r"^fit\.lr must be"), ("evaluate.metrics=[dh]", r"evaluate\.metrics\[0\]")],
+)
+def test_fit_run_refuses_a_bad_value_before_reading_data_or_writing(tmp_path, override, match):
+    from pyrodyn.app.fitrun import fit_run
+
+    cfg = apply_overrides(_cfg(), [override, f"data.path={tmp_path / 'absent.npz'}"])
+    with pytest.raises(ConfigError, match=match):
+        fit_run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -76,3 +76,24 @@ def test_lines_are_rate_limited(caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "pyrodyn.fit"]
     assert len(lines) == 1 and lines[0].startswith("step 1000/1000 loss 1")
     assert not math.isnan(float(lines[0].split(", ")[1].split()[0]))  # a steps/s figure
+
+
+def test_fit_logger_tensorboard_from_the_command_line(tmp_path):
+    import numpy as np
+    import yaml
+
+    from pyrodyn.app.cli import main
+
+    np.savez(tmp_path / "d.npz", g=np.random.default_rng(0).normal(size=(10, 20, 2)))
+    cfg = {
+        "data": {"path": str(tmp_path / "d.npz"), "window": 10,
+                 "modalities": {"g": {"likelihood": {"type": "Gaussian"}}}},
+        "model": {"type": "SVAE", "latent_dim": 2},
+        "fit": {"steps": 3, "batch_size": 2, "progress": False, "logger": "tensorboard"},
+    }  # fmt: skip
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["fit", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run")]) == 0
+    got = _scalars(tmp_path / "run" / "tensorboard")
+    assert [s for s, _ in got["loss"]] == [1, 2, 3]
+    assert main(["fit", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r2"),
+                 "--set", "fit.logger=tensorbord"]) == 1  # fmt: skip

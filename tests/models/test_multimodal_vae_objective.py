@@ -63,7 +63,9 @@ def test_scheduled_values_override_and_are_validated():
         model.loss(batch, beta=-0.5)
     with pytest.raises(ValueError, match=r"alpha must lie in \[0, 1\]"):
         model.loss(batch, alpha=-0.5)
-    with pytest.raises(TypeError, match=r"unknown options \['horizon'\]"):
+    with pytest.raises(
+        TypeError, match=r"unknown scheduled values \['horizon'\]; it accepts \['alpha', 'beta'"
+    ):
         model.loss(batch, horizon=3)
 
 
