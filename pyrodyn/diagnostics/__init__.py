@@ -1,7 +1,8 @@
 """Posterior diagnostics of fitted models (the only part of pyrodyn that uses ArviZ).
 
 ArviZ export, importance-weighted checks of the guide (IWAE, PSIS k-hat, ESS, amortisation gap),
-leave-one-trial-out per modality and posterior predictive checks.
+leave-one-trial-out per modality and posterior predictive checks; exact Kalman filtering and
+RTS smoothing of linear-Gaussian state-space models, the ground truth these are tested against.
 
 Only :mod:`pyrodyn.diagnostics.arviz_adapter` imports ArviZ.
 """
@@ -15,6 +16,16 @@ from pyrodyn.diagnostics.importance import (
     iwae_bound,
 )
 from pyrodyn.diagnostics.inference_data import draws_to_inference_data, to_inference_data
+from pyrodyn.diagnostics.kalman import (
+    KalmanFilterResult,
+    KalmanSmootherResult,
+    LinearGaussianSSM,
+    kalman_filter,
+    kalman_smoother,
+    posterior_log_prob,
+    posterior_sample,
+    rts_smoother,
+)
 from pyrodyn.diagnostics.loo import LooResult, compare, loo, loo_all
 from pyrodyn.diagnostics.ppc import coverage, dynamics_checks, pit, ppc_summary
 from pyrodyn.diagnostics.psis import KHAT_THRESHOLD, effective_sample_size, psis
@@ -23,6 +34,9 @@ from pyrodyn.diagnostics.sampling import PosteriorDraws, draw_posterior, select_
 __all__ = [
     "KHAT_THRESHOLD",
     "ImportanceDiagnostics",
+    "KalmanFilterResult",
+    "KalmanSmootherResult",
+    "LinearGaussianSSM",
     "LooResult",
     "PosteriorDraws",
     "amortisation_gap",
@@ -36,11 +50,16 @@ __all__ = [
     "importance_diagnostics",
     "importance_from_draws",
     "iwae_bound",
+    "kalman_filter",
+    "kalman_smoother",
     "loo",
     "loo_all",
     "pit",
+    "posterior_log_prob",
+    "posterior_sample",
     "ppc_summary",
     "psis",
+    "rts_smoother",
     "select_trials",
     "to_inference_data",
 ]

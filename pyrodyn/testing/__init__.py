@@ -18,6 +18,8 @@ _LAZY = {
     "PriorConformance": "pyrodyn.testing.prior",
     "check_model_guide": "pyrodyn.testing.model",
     "check_svi_step": "pyrodyn.testing.model",
+    "lgssm_svae": "pyrodyn.testing.lgssm",
+    "svae_to_lgssm": "pyrodyn.testing.lgssm",
 }
 
 

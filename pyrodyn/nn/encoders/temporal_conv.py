@@ -31,11 +31,15 @@ def concat_observations(
     mods = batch.modalities if modalities is None else list(modalities)
     b, t = batch.num_sequences, batch.num_steps
     xs, ms = [], []
+    unknown = [m for m in mods if m not in batch.obs]
+    if unknown:
+        raise ValueError(f"unknown modality {unknown[0]!r}; the batch has {batch.modalities}")
+    # counts and codes become floats of the continuous modalities' precision (float64 models)
+    floats = [batch.obs[m].dtype for m in mods if batch.obs[m].is_floating_point()]
+    dtype = max(floats, key=lambda d: torch.finfo(d).bits) if floats else torch.get_default_dtype()
     for m in mods:
-        if m not in batch.obs:
-            raise ValueError(f"unknown modality {m!r}; the batch has {batch.modalities}")
         mask = batch.mask[m].reshape(b, t, -1)
-        xs.append(batch.obs[m].reshape(b, t, -1).to(torch.get_default_dtype()) * mask)
+        xs.append(batch.obs[m].reshape(b, t, -1).to(dtype) * mask)
         ms.append(mask)
     return torch.cat(xs, -1), torch.cat(ms, -1)
 
