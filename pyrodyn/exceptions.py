@@ -39,3 +39,11 @@ class UntrustedCodeError(PyrodynError, ValueError):
     gpytorch that the user did not trust, or a ``type`` that is not a class of the component
     category it is used as.
     """
+
+
+class DataError(PyrodynError, ValueError):
+    """Data are invalid: a bad value (NaN time stamp, fractional length), file or array key."""
+
+
+class DataTypeError(DataError, TypeError):
+    """An array or tensor has a dtype the data contract refuses (non-numeric, complex)."""

@@ -20,7 +20,8 @@ class MultimodalBatch:
         obs: modality -> observations, ``(batch, time, *feature_shape)`` for sequences or
             ``(batch, *feature_shape)`` when ``static``.
         mask: modality -> bool tensor of the same shape as ``obs[m]``; True where observed.
-        times: time stamps ``(batch, time)`` (None for static data).
+        times: time stamps ``(batch, time)`` (None for static data); batches cut from a
+            dataset start every row at 0 (see ``time_origin``).
         lengths: valid length of each sequence ``(batch,)`` (long); later steps are padding.
         inputs: external inputs ``(batch, time, input_dim)`` or None.
         extras: ground truth and labels (``true_*``, ``label*``), first dim ``batch``.
@@ -28,6 +29,9 @@ class MultimodalBatch:
         index: trial index of each row in the dataset it came from ``(batch,)`` (or None).
         observed: whether the model conditions on ``obs`` (False: the guide still reads the
             data, the model samples every observe site; see :meth:`without_observations`).
+        time_origin: absolute time of each row's first step ``(batch,)``, float64 (never cast
+            to the model dtype); ``time_origin[:, None] + times`` are the absolute stamps.
+            None: ``times`` are absolute.
     """
 
     obs: dict[str, Tensor]
@@ -39,6 +43,7 @@ class MultimodalBatch:
     static: bool = False
     index: Tensor | None = None
     observed: bool = True
+    time_origin: Tensor | None = None
 
     def __post_init__(self) -> None:
         if not self.obs:
@@ -68,6 +73,7 @@ class MultimodalBatch:
         lengths: Tensor | None = None,
         inputs: Tensor | None = None,
         extras: Mapping[str, Tensor] | None = None,
+        time_origin: Tensor | None = None,
     ) -> MultimodalBatch:
         """Builds a batch from raw tensors in which NaN marks missing entries.
 
@@ -79,6 +85,7 @@ class MultimodalBatch:
             lengths: ``(batch,)`` valid lengths.
             inputs: ``(batch, time, input_dim)`` external inputs.
             extras: ``true_*`` / ``label*`` arrays with first dimension ``batch``.
+            time_origin: ``(batch,)`` absolute start of each row when ``times`` are relative.
         """
         obs, mask = {}, {}
         for m, x in data.items():
@@ -101,7 +108,16 @@ class MultimodalBatch:
             inputs=inputs,
             extras=dict(extras or {}),
             static=static,
+            time_origin=time_origin,
         )
+
+    def absolute_times(self) -> Tensor | None:
+        """Absolute time stamps ``(batch, time)`` in float64 (``time_origin`` added back)."""
+        if self.times is None:
+            return None
+        if self.time_origin is None:
+            return self.times.double()
+        return self.time_origin.to(self.times.device)[:, None] + self.times.double()
 
     @property
     def modalities(self) -> list[str]:
@@ -176,6 +192,8 @@ class MultimodalBatch:
             inputs=move(self.inputs),
             extras={k: move(v) for k, v in self.extras.items()},
             index=move(self.index),
+            # float64 on purpose: a float32 origin would reintroduce the rounding it avoids
+            time_origin=None if self.time_origin is None else self.time_origin.to(device),
         )
 
     def select(self, modalities: list[str] | tuple[str, ...]) -> MultimodalBatch:
@@ -228,4 +246,5 @@ class MultimodalBatch:
             inputs=take(self.inputs),
             extras={k: v[rows] for k, v in self.extras.items()},
             index=take(self.index),
+            time_origin=take(self.time_origin),
         )

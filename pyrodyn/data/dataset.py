@@ -11,21 +11,23 @@ from torch import Tensor
 
 from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.data.checks import (
+    RESERVED_KEYS,
+    RESERVED_PREFIXES,
     as_float_array,
+    check_dt,
+    check_extras,
     check_ranks,
     check_sizes,
+    is_reserved,
+    read_npz,
+    resolve_inputs,
     resolve_lengths,
     resolve_time,
 )
 from pyrodyn.data.standardizer import Standardizer
+from pyrodyn.exceptions import DataError, DataTypeError, PyrodynError, ShapeError
 
-RESERVED_KEYS = ("time", "lengths", "inputs")
-RESERVED_PREFIXES = ("true_", "label")
-
-
-def is_reserved(key: str) -> bool:
-    """Whether an ``.npz`` key is reserved (time stamps, lengths, inputs, ground truth, labels)."""
-    return key in RESERVED_KEYS or key.startswith(RESERVED_PREFIXES)
+__all__ = ["RESERVED_KEYS", "RESERVED_PREFIXES", "MultimodalDataset", "is_reserved"]
 
 
 class MultimodalDataset:
@@ -35,6 +37,11 @@ class MultimodalDataset:
     one trial; with ``static=True`` arrays are ``(samples, *feature_shape)``. NaN marks missing
     entries. Reserved keys: ``time`` (``(time,)`` or ``(trials, time)``), ``lengths``
     (``(trials,)``), ``inputs`` (``(trials, time, input_dim)``), ``true_*`` and ``label*``.
+    Modalities are stored in float32, time stamps in float64 (batches make them relative to
+    their window's start before the cast, so windows of a long recording keep a regular grid).
+    Bad inputs raise a :class:`~pyrodyn.exceptions.PyrodynError` naming the array: ``ShapeError``
+    for shapes, ``DataError`` for values (a modality that is all NaN, non-finite time stamps,
+    ``dt`` or inputs, fractional lengths), ``DataTypeError`` for non-numeric or complex dtypes.
 
     Args:
         arrays: modality name -> array.
@@ -59,15 +66,17 @@ class MultimodalDataset:
         dt: float = 1.0,
         standardizer: Standardizer | None = None,
     ) -> None:
+        if not isinstance(arrays, Mapping):
+            raise DataTypeError(
+                f"arrays must map modality names to arrays, got {type(arrays).__name__}"
+            )
         if not arrays:
-            raise ValueError("a dataset needs at least one modality; got no arrays")
-        if dt <= 0:
-            raise ValueError(f"dt must be positive, got {dt}")
+            raise DataError("a dataset needs at least one modality; got no arrays")
         self.static = bool(static)
-        self.dt = float(dt)
+        self.dt = check_dt(dt)
         self.standardizer = standardizer
         self.single_recording = False
-        data = {m: as_float_array(m, a) for m, a in arrays.items()}
+        data = {m: as_float_array(m, a, what=f"modality {m!r}") for m, a in arrays.items()}
         check_ranks(data, self.static)
         if not self.static and all(a.ndim == 2 for a in data.values()):
             # one long recording (time, features): a single trial
@@ -75,33 +84,15 @@ class MultimodalDataset:
             data = {m: a[None] for m, a in data.items()}
         check_sizes(data, self.static)
         self.data: dict[str, Tensor] = {m: torch.from_numpy(a) for m, a in data.items()}
-        n = self.num_trials
-        self.extras: dict[str, Tensor] = {}
-        for k, v in (extras or {}).items():
-            if not k.startswith(RESERVED_PREFIXES):
-                raise ValueError(f"extra array {k!r} must start with 'true_' or 'label'")
-            arr = np.asarray(v)
-            if self.single_recording and arr.shape[0] != n:
-                arr = arr[None]
-            if arr.shape[0] != n:
-                raise ValueError(
-                    f"extra array {k!r} has {arr.shape[0]} rows, expected {n} (one per trial)"
-                )
-            self.extras[k] = torch.from_numpy(np.ascontiguousarray(arr))
-        self.inputs = None
-        if inputs is not None:
-            u = as_float_array("inputs", inputs)
-            if self.single_recording and u.ndim == 2:
-                u = u[None]
-            if u.shape[:2] != (n, self.num_steps):
-                raise ValueError(
-                    f"inputs must be (trials, time, input_dim) = ({n}, {self.num_steps}, ...), "
-                    f"got {u.shape}"
-                )
-            self.inputs = torch.from_numpy(np.nan_to_num(u))
-        t = self.num_steps
+        n, t = self.num_trials, self.num_steps
+        self.extras: dict[str, Tensor] = check_extras(extras or {}, n, self.single_recording)
         self.lengths = None if self.static else resolve_lengths(self.data, lengths, n, t)
         self.time = None if self.static else resolve_time(time, n, t, self.dt)
+        self.inputs = None
+        if inputs is not None:
+            if self.static:
+                raise ShapeError("array 'inputs' is undefined for static data (no time axis)")
+            self.inputs = resolve_inputs(inputs, self.lengths, t, self.single_recording)
 
     # ------------------------------------------------------------------ construction helpers
     @classmethod
@@ -121,34 +112,32 @@ class MultimodalDataset:
             static: True for samples without a time axis.
             dt: time step when the file has no ``time`` array.
 
+        Only the modalities and the reserved arrays are read (never unpickled), so other keys,
+        even object arrays, do not matter.
+
         Raises:
             FileNotFoundError: the file does not exist.
-            ValueError: a requested modality is absent (the message lists what the file holds).
+            DataError: the file is no readable ``.npz`` archive, a requested modality is absent
+                (the message lists what the file holds) or an array it uses cannot be read.
+            PyrodynError: as the constructor; every message names the file.
         """
         path = os.fspath(path)
         if not os.path.exists(path):
             raise FileNotFoundError(f"data file {path!r} does not exist")
-        with np.load(path, allow_pickle=False) as f:
-            contents = {k: f[k] for k in f.files}
-        available = [k for k in contents if not is_reserved(k)]
-        if modalities is None:
-            modalities = available
-        missing = [m for m in modalities if m not in contents]
-        if missing:
-            raise ValueError(
-                f"modalities {missing} named in the config are not in {path!r}; it holds "
-                f"modalities {available} and reserved arrays "
-                f"{[k for k in contents if is_reserved(k)]}"
+        contents, modalities = read_npz(path, modalities)
+        try:
+            return cls(
+                {m: contents[m] for m in modalities},
+                static=static,
+                time=contents.get("time"),
+                lengths=contents.get("lengths"),
+                inputs=contents.get("inputs"),
+                extras={k: v for k, v in contents.items() if k.startswith(RESERVED_PREFIXES)},
+                dt=dt,
             )
-        return cls(
-            {m: contents[m] for m in modalities},
-            static=static,
-            time=contents.get("time"),
-            lengths=contents.get("lengths"),
-            inputs=contents.get("inputs"),
-            extras={k: v for k, v in contents.items() if k.startswith(RESERVED_PREFIXES)},
-            dt=dt,
-        )
+        except PyrodynError as err:
+            # the same class (callers may catch ShapeError, TypeError, ...), the file named
+            raise type(err)(f"data file {path!r}: {err}") from err
 
     def to_npz(self, path: str | os.PathLike) -> None:
         """Writes the dataset (missing entries as NaN) in the ``.npz`` data contract."""
@@ -159,6 +148,8 @@ class MultimodalDataset:
             out["time"] = self.time.numpy()[0] if self.single_recording else self.time.numpy()
         if self.lengths is not None and not self.single_recording:
             out["lengths"] = self.lengths.numpy()
+        if self.inputs is not None:
+            out["inputs"] = self.inputs.numpy()[0] if self.single_recording else self.inputs.numpy()
         for k, v in self.extras.items():
             out[k] = v.numpy()[0] if self.single_recording else v.numpy()
         np.savez(path, **out)
@@ -281,6 +272,8 @@ class MultimodalDataset:
                 x = self.data[m].double()
                 flat = x.reshape(-1, *self.feature_shape(m))
                 mu = torch.nanmean(flat, dim=0)
+                # a feature never observed has no statistics: map it with the identity
+                mu = torch.where(torch.isnan(mu), torch.zeros_like(mu), mu)
                 sd = torch.sqrt(torch.nanmean((flat - mu) ** 2, dim=0))
                 sd = torch.where(sd > 0, sd, torch.ones_like(sd))
                 mean[m], std[m] = mu.numpy(), sd.numpy()
@@ -310,6 +303,10 @@ class MultimodalDataset:
             trials: trial indices ``(batch,)`` (default: all trials).
             start: window start per row ``(batch,)`` (default 0).
             window: window length (default: the whole trial).
+
+        ``times`` start at 0 in every row: the float64 stamps minus the row's first stamp, cast
+        to the data's dtype (absolute float32 stamps of a long recording are not a regular
+        grid); ``time_origin`` ``(batch,)`` float64 holds the subtracted absolute start.
         """
         idx = (
             torch.arange(self.num_trials)
@@ -343,9 +340,13 @@ class MultimodalDataset:
         lengths = self.lengths[idx]
         if steps is not None:
             lengths = (lengths - steps[:, 0]).clamp(1, window)
+        stamps = take(self.time).double()
+        origin = stamps[:, 0].clone()
+        dtype = next(iter(self.data.values())).dtype
         return MultimodalBatch.from_tensors(
             {m: take(x) for m, x in self.data.items()},
-            times=take(self.time),
+            times=(stamps - origin[:, None]).to(dtype),
+            time_origin=origin,
             lengths=lengths,
             inputs=None if self.inputs is None else take(self.inputs),
             extras={k: take_extra(v) for k, v in self.extras.items()},

@@ -33,6 +33,19 @@ def per_feature(
     return t
 
 
+#: Counts from 2**24 on are refused: float32 (the dtype data are stored and scored in) holds every
+#: integer up to 2**24 exactly but not 2**24 + 1, so a larger count may already be rounded.
+MAX_EXACT_COUNT = 2**24
+
+
+def is_count(obs: Tensor) -> Tensor:
+    """True where ``obs`` is a non-negative integer below :data:`MAX_EXACT_COUNT`."""
+    return is_integer(obs) & (obs >= 0) & (obs < MAX_EXACT_COUNT)
+
+
+COUNT_SUPPORT = "non-negative integer counts below 2**24 = 16777216 (exact in float32)"
+
+
 def is_integer(obs: Tensor) -> Tensor:
     """True where ``obs`` is finite and integer-valued (works for float and integer dtypes)."""
     if not obs.is_floating_point():

@@ -12,6 +12,8 @@ import torch
 from pyro.nn import PyroModule
 from torch import Tensor
 
+from pyrodyn.exceptions import DataError, DataTypeError, ShapeError
+
 
 class Likelihood(PyroModule):
     """Observation model of one modality; subclasses implement `param_shapes` and `distribution`.
@@ -73,18 +75,60 @@ class Likelihood(PyroModule):
         return "finite real numbers"
 
     def validate(self, obs: Tensor, mask: Tensor | None = None) -> None:
-        """Raises ``ValueError`` naming the modality and the first bad observed value."""
-        ok = self.check_support(obs)
+        """Checks observations (and their mask) against the family, naming the modality.
+
+        Args:
+            obs: observations ``(*batch, *feature_shape)``: a real, integer or bool tensor.
+            mask: bool tensor of the same shape, False where missing (not checked there).
+
+        Raises:
+            DataTypeError: ``obs`` is not a tensor or is complex; ``mask`` is not bool.
+            ShapeError: the trailing dims of ``obs`` are not ``feature_shape``, or ``mask`` has
+                another shape than ``obs``.
+            DataError: an observed value lies outside the support (value and index named).
+        """
+        who = f"modality {self.modality or '?'!r} ({type(self).__name__} likelihood)"
+        self._check_inputs(who, obs, mask)
+        x = obs if obs.is_floating_point() or obs.dtype == torch.bool else obs.double()
+        ok = self.check_support(x)
+        mask = self.validation_mask(mask)
         if mask is not None:
             ok = ok | ~mask
         if not bool(ok.all()):
-            bad = (~ok).nonzero()[0]
-            value = obs[tuple(bad.tolist())].item()
-            raise ValueError(
-                f"modality {self.modality or '?'!r} ({type(self).__name__} likelihood) has an "
-                f"invalid observed value {value!r} at index {tuple(bad.tolist())}; expected "
-                f"{self.describe_support()}"
+            bad = tuple((~ok).nonzero()[0].tolist())
+            raise DataError(
+                f"{who} has an invalid observed value {obs[bad].item()!r} at index {bad}; "
+                f"expected {self.describe_support()}"
             )
+
+    def _check_inputs(self, who: str, obs: Tensor, mask: Tensor | None) -> None:
+        if not isinstance(obs, Tensor):
+            raise DataTypeError(
+                f"{who}: observations must be a torch.Tensor, got {type(obs).__name__}"
+            )
+        if obs.is_complex():
+            raise DataTypeError(f"{who}: observations have complex dtype {obs.dtype}")
+        k = len(self.feature_shape)
+        if tuple(obs.shape[obs.dim() - k :]) != self.feature_shape or obs.dim() < k:
+            got = tuple(obs.shape[max(obs.dim() - k, 0) :])
+            raise ShapeError(
+                f"{who}: observations of shape {tuple(obs.shape)} have feature shape {got}, "
+                f"expected {self.feature_shape}"
+            )
+        if mask is None:
+            return
+        if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+            got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
+            raise DataTypeError(f"{who}: the mask must be bool, got {got}")
+        if mask.shape != obs.shape:
+            raise ShapeError(
+                f"{who}: the mask has shape {tuple(mask.shape)}, the observations "
+                f"{tuple(obs.shape)}; they must be equal"
+            )
+
+    def validation_mask(self, mask: Tensor | None) -> Tensor | None:
+        """Entries :meth:`validate` checks (override, e.g. to skip partly observed events)."""
+        return mask
 
     def fill(self, obs: Tensor, mask: Tensor | None) -> Tensor:
         """Replaces missing entries by :attr:`placeholder` (a value inside the support)."""

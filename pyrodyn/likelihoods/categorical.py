@@ -115,11 +115,11 @@ class Categorical(Likelihood):
             return f"one-hot vectors over {c} classes (entries 0 or 1, exactly one 1 per vector)"
         return f"integer class codes 0..{c - 1}"
 
-    def validate(self, obs: Tensor, mask: Tensor | None = None) -> None:
-        """As the base class; a one-hot vector is checked only when it is fully observed."""
+    def validation_mask(self, mask: Tensor | None) -> Tensor | None:
+        """A one-hot vector is checked only when it is fully observed."""
         if mask is not None and self.one_hot:
             mask = mask.all(-1, keepdim=True).expand_as(mask)
-        super().validate(obs, mask)
+        return mask
 
     # ------------------------------------------------------------------ predictions
     def mean(self, params: Mapping[str, Tensor]) -> Tensor:

@@ -10,7 +10,7 @@ from pyro.distributions import constraints
 from pyro.nn import PyroParam
 from torch import Tensor
 
-from pyrodyn.likelihoods._util import is_integer, per_feature
+from pyrodyn.likelihoods._util import COUNT_SUPPORT, is_count, per_feature
 from pyrodyn.likelihoods.base import Likelihood
 
 
@@ -58,9 +58,9 @@ class NegativeBinomial(Likelihood):
         return dist.NegativeBinomial(total_count=r, logits=log_mean - r.log())
 
     def check_support(self, obs: Tensor) -> Tensor:
-        """Non-negative integers."""
-        return is_integer(obs) & (obs >= 0)
+        """Non-negative integers below 2**24 (larger ones are not exact in float32)."""
+        return is_count(obs)
 
     def describe_support(self) -> str:
         """Counts."""
-        return "non-negative integer counts"
+        return COUNT_SUPPORT

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from pyrodyn.distributions.poisson_log_rate import PoissonLogRate
-from pyrodyn.likelihoods._util import is_integer
+from pyrodyn.likelihoods._util import COUNT_SUPPORT, is_count
 from pyrodyn.likelihoods.base import Likelihood
 
 
@@ -63,12 +63,12 @@ class Poisson(Likelihood):
         return PoissonLogRate(self.log_rate(params))
 
     def check_support(self, obs: Tensor) -> Tensor:
-        """Non-negative integers."""
-        return is_integer(obs) & (obs >= 0)
+        """Non-negative integers below 2**24 (larger ones are not exact in float32)."""
+        return is_count(obs)
 
     def describe_support(self) -> str:
         """Counts."""
-        return "non-negative integer counts"
+        return COUNT_SUPPORT
 
     def init_from_data(self, obs: Tensor, mask: Tensor) -> None:
         """Sets the intercept to the log of each feature's mean observed count (if learned)."""

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from pyrodyn.distributions.poisson_log_rate import PoissonLogRate
-from pyrodyn.likelihoods._util import is_integer
+from pyrodyn.likelihoods._util import COUNT_SUPPORT, is_count
 from pyrodyn.likelihoods.base import Likelihood
 
 
@@ -73,12 +73,12 @@ class ZeroInflatedPoisson(Likelihood):
         return torch.where(lp_0 >= lp_k, torch.zeros_like(k), k)
 
     def check_support(self, obs: Tensor) -> Tensor:
-        """Non-negative integers."""
-        return is_integer(obs) & (obs >= 0)
+        """Non-negative integers below 2**24 (larger ones are not exact in float32)."""
+        return is_count(obs)
 
     def describe_support(self) -> str:
         """Counts."""
-        return "non-negative integer counts"
+        return COUNT_SUPPORT
 
     def init_decoder_head(self, name: str, weight: Tensor, bias: Tensor | None) -> None:
         """A decoded gate starts near ``gate`` (small weights, bias ``logit(gate)``)."""

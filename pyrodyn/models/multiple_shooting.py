@@ -7,7 +7,7 @@ starts inside interval ``j`` is explained by the *free* rollout of the dynamics 
 first K units, plus a continuity penalty ``w ‖ẑ_{(j+1)L} − s_{i,j+1}‖² / M`` that ties the end
 of each shooting interval to the next node.
 
-Windows locate their interval from their absolute time stamps (``batch.times[:, 0] / dt``) and
+Windows locate their interval from their absolute start (``batch.absolute_times()[:, 0]``) and
 trial index (``batch.index``), so the model must be built with the recording's length, ``dt``
 and number of trials. The Pyro model has the observe sites of the free rollouts (``nll.<m>``)
 and the continuity penalty as the factor ``continuity``; the guide is empty (the shooting nodes
@@ -149,7 +149,7 @@ class MultipleShooting(GenerativeModel, Generates):
         """Trial, node index and offset of each window start ``(B,)``."""
         if batch.times is None:
             raise ValueError("MultipleShooting needs time stamps (batch.times) to find its nodes")
-        start = torch.round(batch.times[:, 0].double() / self.dt).long()
+        start = torch.round(batch.absolute_times()[:, 0] / self.dt).long()
         trial = (
             torch.zeros_like(start) if batch.index is None else batch.index.to(start.device).long()
         )

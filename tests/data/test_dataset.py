@@ -50,7 +50,9 @@ def test_windows_are_contiguous_slices():
     b = ds.sample_batch(8, window=10, generator=torch.Generator().manual_seed(0))
     assert b.obs["a"].shape == (8, 10, 3) and b.times.shape == (8, 10)
     for i in range(8):
-        trial, start = b.index[i], int(b.times[i, 0])
+        # times start at 0 in every window; the absolute start is kept in float64
+        trial, start = b.index[i], int(b.time_origin[i])
+        assert b.times[i, 0] == 0.0
         assert torch.equal(b.obs["a"][i], ds.data["a"][trial, start : start + 10])
     w = ds.windows(10)
     assert w.num_sequences == 3 * 5
@@ -65,7 +67,7 @@ def test_lengths_default_to_last_observed_step_and_bound_windows():
     g = torch.Generator().manual_seed(0)
     for _ in range(20):
         b = ds.sample_batch(4, window=10, generator=g)
-        ends = b.times[:, -1]
+        ends = b.absolute_times()[:, -1]
         assert bool((ends[b.index == 1] < 20).all())
 
 

@@ -166,18 +166,26 @@ class FourierGPPrior(LatentPrior):
 
     # ------------------------------------------------------------------ grids and variances
     def resolve_dt(self, ctx: PriorContext) -> float:
-        """The time step: ``dt`` if given, else from ``ctx.times`` (must be regular), else 1."""
+        """The time step: ``dt`` if given, else from ``ctx.times`` (must be regular), else 1.
+
+        Steps may differ from the first by ``1e-3`` of it plus what rounding the stamps to
+        their dtype explains: each stamp is off by at most ``eps / 2 * max|t|``, so two steps
+        differ by at most ``2 * eps * max|t|`` (``eps`` of float32 for float32 stamps).
+        """
         if self.dt is not None:
             return self.dt
         times = ctx.times
         if times is None or times.shape[-1] < 2:
             return 1.0
-        d = torch.diff(times.detach().double(), dim=-1)
+        eps = torch.finfo(times.dtype).eps if times.is_floating_point() else 0.0
+        stamps = times.detach().double()
+        d = torch.diff(stamps, dim=-1)
         mask = ctx.step_mask()
         if mask is not None:
             d = torch.where(mask[:, 1:].to(d.device), d, d[:, :1])
         step = float(d[0, 0])
-        if not step > 0 or not bool(torch.allclose(d, d.new_full((), step), rtol=1e-3, atol=0)):
+        tol = 1e-3 * abs(step) + 2.0 * eps * float(stamps.abs().max())
+        if not step > 0 or not bool(((d - step).abs() <= tol).all()):
             raise ValueError(
                 "FourierGPPrior needs regularly spaced times (one dt for every trial); got steps "
                 f"between {float(d.min()):.4g} and {float(d.max()):.4g}. Pass dt= or use "
