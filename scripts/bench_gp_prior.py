@@ -73,7 +73,7 @@ def prior_costs(lengths, batch: int, d: int, repeats: int, dense_max: int) -> li
     rows = []
     for t in lengths:
         ctx = PriorContext(num_sequences=batch, num_steps=t)
-        fp = FourierGPPrior(kernel(d))
+        fp = FourierGPPrior(kernel=kernel(d))
         f = fp.basis(t, 1.0).num_coefficients
         loc = torch.zeros(batch, d, f, requires_grad=True)
         raw = torch.zeros(batch, d, f, requires_grad=True)
@@ -82,7 +82,7 @@ def prior_costs(lengths, batch: int, d: int, repeats: int, dense_max: int) -> li
         row["fourier_fwd_s"] = timed(partial(fourier_step, fp, loc, raw, ctx), repeats, False)
         row["fourier_fwdbwd_s"] = timed(partial(fourier_step, fp, loc, raw, ctx), repeats, True)
         if t <= dense_max:
-            dp = DenseGPPrior(kernel(d))
+            dp = DenseGPPrior(kernel=kernel(d))
             dloc = torch.zeros(batch, d, t, requires_grad=True)
             draw = torch.zeros(batch, d, t, requires_grad=True)
             reps = max(1, repeats // 10) if t >= 1000 else repeats
@@ -98,7 +98,7 @@ def crossover(lengths, batch: int, d: int, repeats: int) -> list[dict]:
     """Coefficients -> time by cached-basis product vs irfft (pruned at l = 10 steps)."""
     rows = []
     for t in lengths:
-        fp = FourierGPPrior(kernel(d))
+        fp = FourierGPPrior(kernel=kernel(d))
         b = fp.basis(t, 1.0)
         mm = FourierBasis(t, b.n, 1.0, b.max_index, method="matmul")
         ff = FourierBasis(t, b.n, 1.0, b.max_index, method="fft")

@@ -46,7 +46,7 @@ def default_gp_prior(latent_dim: int, lengthscale: float = 10.0) -> FourierGPPri
     """Fourier RBF prior, one learned length-scale per latent (initialised at ``lengthscale``)."""
     kernel = RBFKernel(batch_shape=torch.Size([latent_dim]))
     kernel.lengthscale = float(lengthscale)
-    return FourierGPPrior(kernel, latent_dim)
+    return FourierGPPrior(kernel=kernel, latent_dim=latent_dim)
 
 
 def _refuse_scheduled(scheduled: Mapping[str, Any]) -> None:

@@ -166,10 +166,10 @@ def test_any_latent_prior_for_private_latents_and_poe_and_dense():
     kernel.lengthscale = 4.0
     model = MMGPVAE(
         {"spikes": Poisson(6), "images": Gaussian(5)},
-        shared_prior=DenseGPPrior(kernel),
+        shared_prior=DenseGPPrior(kernel=kernel),
         private_priors={
             "spikes": StandardNormalPrior(2),
-            "images": FourierGPPrior(MaternKernel(nu=1.5)),
+            "images": FourierGPPrior(kernel=MaternKernel(nu=1.5)),
         },
         private_dims={"spikes": 2, "images": 1},
         fusion=ProductOfExperts(),

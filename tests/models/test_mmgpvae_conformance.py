@@ -66,8 +66,10 @@ def _prior(name, dim):
     if name == "dynamical":
         return DynamicalPrior(LinearDynamics(dim))
     if name == "fourier_gp":
-        return FourierGPPrior(RBFKernel(batch_shape=torch.Size([dim])), dim, lengthscale=3.0)
-    return DenseGPPrior(MaternKernel(nu=1.5, batch_shape=torch.Size([dim])), dim)
+        return FourierGPPrior(
+            kernel=RBFKernel(batch_shape=torch.Size([dim])), latent_dim=dim, lengthscale=3.0
+        )
+    return DenseGPPrior(kernel=MaternKernel(nu=1.5, batch_shape=torch.Size([dim])), latent_dim=dim)
 
 
 SEQUENCE_PRIORS = ["standard_normal", "ou", "dynamical", "fourier_gp", "dense_gp"]

@@ -78,14 +78,14 @@ def _kernel_with_hyperprior():
 
 PRIORS = {
     "fourier_with_hyperprior": lambda: {
-        "shared_prior": FourierGPPrior(_kernel_with_hyperprior(), 1),
+        "shared_prior": FourierGPPrior(kernel=_kernel_with_hyperprior(), latent_dim=1),
     },
     "standard_normal_and_ou": lambda: {
         "shared_prior": StandardNormalPrior(1),
         "private_priors": {"spikes": OrnsteinUhlenbeckPrior(2, timescale=3.0)},
     },
     "dense_and_dynamical": lambda: {
-        "shared_prior": DenseGPPrior(MaternKernel(nu=1.5), 1),
+        "shared_prior": DenseGPPrior(kernel=MaternKernel(nu=1.5), latent_dim=1),
         "private_priors": {"images": DynamicalPrior(LinearDynamics(1))},
     },
 }

@@ -198,7 +198,7 @@ class TestSVAEConformance(ModelConformance):
         return SVAE(
             {"g": Gaussian(2), "p": Poisson(3), "o": Ordinal(2, 4)},
             latent_dim=3,
-            prior=FourierGPPrior(RBFKernel(batch_shape=torch.Size([3])), 3),
+            prior=FourierGPPrior(kernel=RBFKernel(batch_shape=torch.Size([3])), latent_dim=3),
         )
 
 
@@ -216,8 +216,12 @@ def _sequence_priors():
         "normal": lambda: StandardNormalPrior(3),
         "ou": lambda: OrnsteinUhlenbeckPrior(3),
         "plrnn": lambda: DynamicalPrior(ClippedShallowPLRNN(3, 8)),
-        "fourier": lambda: FourierGPPrior(RBFKernel(batch_shape=torch.Size([3])), 3),
-        "dense": lambda: DenseGPPrior(MaternKernel(nu=1.5, batch_shape=torch.Size([3])), 3),
+        "fourier": lambda: FourierGPPrior(
+            kernel=RBFKernel(batch_shape=torch.Size([3])), latent_dim=3
+        ),
+        "dense": lambda: DenseGPPrior(
+            kernel=MaternKernel(nu=1.5, batch_shape=torch.Size([3])), latent_dim=3
+        ),
     }
 
 

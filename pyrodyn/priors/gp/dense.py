@@ -8,7 +8,7 @@ from gpytorch.kernels import Kernel
 from torch import Tensor
 
 from pyrodyn.priors.base import LatentPrior, PriorContext
-from pyrodyn.priors.gp.kernels import kernel_latent_dim
+from pyrodyn.priors.gp.kernels import kernel_latent_dim, prior_arguments
 
 
 class DenseGPPrior(LatentPrior):
@@ -20,24 +20,22 @@ class DenseGPPrior(LatentPrior):
     benchmarked against. Any kernel works (stationary or not) and irregular times are fine.
 
     Args:
-        kernel: GPyTorch kernel on 1-D time; ``batch_shape`` ``(D,)`` or ``()``.
         latent_dim: D (default: the kernel's batch size, or 1).
+        kernel: GPyTorch kernel on 1-D time; ``batch_shape`` ``(D,)`` or ``()`` (the old order
+            ``DenseGPPrior(kernel, latent_dim)`` still works, with a ``FutureWarning``).
         jitter: relative diagonal jitter (times the mean kernel diagonal).
         dt: time step used when the context has no times.
     """
 
     def __init__(
         self,
-        kernel: Kernel,
         latent_dim: int | None = None,
+        kernel: Kernel | None = None,
         *,
         jitter: float = 1e-6,
         dt: float = 1.0,
     ) -> None:
-        if not isinstance(kernel, Kernel):
-            raise TypeError(
-                f"kernel must be a gpytorch.kernels.Kernel, got {type(kernel).__name__}"
-            )
+        latent_dim, kernel = prior_arguments("DenseGPPrior", latent_dim, kernel)
         super().__init__(kernel_latent_dim(kernel, latent_dim))
         if jitter < 0 or dt <= 0:
             raise ValueError(f"jitter must be >= 0 and dt > 0, got {jitter}, {dt}")

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from pyrodyn.priors.base import LatentPrior, PriorContext
 from pyrodyn.priors.gp.basis import FourierBasis
-from pyrodyn.priors.gp.kernels import kernel_latent_dim, set_lengthscale
+from pyrodyn.priors.gp.kernels import kernel_latent_dim, prior_arguments, set_lengthscale
 from pyrodyn.priors.gp.spectral import (
     NoClosedFormError,
     check_stationary,
@@ -77,10 +77,11 @@ class FourierGPPrior(LatentPrior):
     :meth:`forward` adds their log density as a ``pyro.factor`` site ``<prior>.hyperprior``.
 
     Args:
+        latent_dim: D (default: the kernel's batch size, or 1).
         kernel: a stationary GPyTorch kernel on 1-D time (a submodule; its hyperparameters are
             learned through GPyTorch's constraints). ``batch_shape`` ``(D,)`` gives one GP per
-            latent; ``()`` shares hyperparameters across latents.
-        latent_dim: D (default: the kernel's batch size, or 1).
+            latent; ``()`` shares hyperparameters across latents. The old order
+            ``FourierGPPrior(kernel, latent_dim)`` still works, with a ``FutureWarning``.
         dt: time step; None takes it from ``ctx.times`` (regular grids only), else 1.
         padding: padding in time units (None: automatic, see above).
         padding_tol: relative covariance tolerance of the automatic padding.
@@ -100,8 +101,8 @@ class FourierGPPrior(LatentPrior):
 
     def __init__(
         self,
-        kernel: Kernel,
         latent_dim: int | None = None,
+        kernel: Kernel | None = None,
         *,
         dt: float | None = None,
         padding: float | None = None,
@@ -116,10 +117,7 @@ class FourierGPPrior(LatentPrior):
         method: str = "auto",
         lengthscale: float | None = None,
     ) -> None:
-        if not isinstance(kernel, Kernel):
-            raise TypeError(
-                f"kernel must be a gpytorch.kernels.Kernel, got {type(kernel).__name__}"
-            )
+        latent_dim, kernel = prior_arguments("FourierGPPrior", latent_dim, kernel)
         super().__init__(kernel_latent_dim(kernel, latent_dim))
         if spectral not in ("auto", "closed_form", "fft"):
             raise ValueError(f"spectral must be 'auto', 'closed_form' or 'fft', got {spectral!r}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from gpytorch.kernels import Kernel
 
 
@@ -40,4 +42,28 @@ def set_lengthscale(kernel: Kernel, value: float) -> None:
         raise ValueError(f"kernel {type(kernel).__name__} has no length-scale to initialise")
 
 
-__all__ = ["kernel_latent_dim", "set_lengthscale"]
+def prior_arguments(
+    cls_name: str, latent_dim: int | Kernel | None, kernel: Kernel | int | None
+) -> tuple[int | None, Kernel]:
+    """``(latent_dim, kernel)`` of a GP prior's constructor, in the order every prior shares.
+
+    GP priors used to take ``(kernel, latent_dim)``; that order still works, with a
+    :class:`FutureWarning`.
+
+    Raises:
+        TypeError: no kernel, or a kernel that is not a ``gpytorch.kernels.Kernel``.
+    """
+    if isinstance(latent_dim, Kernel) and not isinstance(kernel, Kernel):
+        warnings.warn(
+            f"{cls_name}(kernel, latent_dim) is the old argument order; write "
+            f"{cls_name}(latent_dim, kernel) like every prior, or use keywords",
+            FutureWarning,
+            stacklevel=4,
+        )
+        latent_dim, kernel = kernel, latent_dim
+    if not isinstance(kernel, Kernel):
+        raise TypeError(f"kernel must be a gpytorch.kernels.Kernel, got {type(kernel).__name__}")
+    return latent_dim, kernel
+
+
+__all__ = ["kernel_latent_dim", "prior_arguments", "set_lengthscale"]

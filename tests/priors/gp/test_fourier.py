@@ -51,7 +51,7 @@ def test_default_padding_matches_dense_kernel_within_0_1_percent(make):
     kernel = make()
     if isinstance(kernel, MaternKernel):
         kernel.lengthscale = 8.0
-    prior = FourierGPPrior(kernel, jitter=0.0)
+    prior = FourierGPPrior(kernel=kernel, jitter=0.0)
     implied, dense = _implied_and_dense(prior, 60, dt=1.0)
     rel = float((implied - dense).abs().max() / dense.diagonal(dim1=-2, dim2=-1).max())
     assert rel < 1e-3
@@ -59,15 +59,15 @@ def test_default_padding_matches_dense_kernel_within_0_1_percent(make):
 
 def test_reference_padding_is_much_worse():
     """0.2 T padding (the reference's) at l = 30 bins is tens of percent off (spec 1.2)."""
-    prior = FourierGPPrior(_rbf(30.0), jitter=0.0, padding=12.0, max_frequency=math.inf)
+    prior = FourierGPPrior(kernel=_rbf(30.0), jitter=0.0, padding=12.0, max_frequency=math.inf)
     implied, dense = _implied_and_dense(prior, 60)
     assert float((implied - dense).norm() / dense.norm()) > 0.2
 
 
 def test_pruning_rule_and_its_cost():
     ell, kappa = 10.0, 1e8
-    pruned = FourierGPPrior(_rbf(ell), jitter=0.0, condthresh=kappa, bandwidth=2.0)
-    full = FourierGPPrior(_rbf(ell), jitter=0.0, max_frequency=math.inf)
+    pruned = FourierGPPrior(kernel=_rbf(ell), jitter=0.0, condthresh=kappa, bandwidth=2.0)
+    full = FourierGPPrior(kernel=_rbf(ell), jitter=0.0, max_frequency=math.inf)
     b, bf = pruned.basis(200), full.basis(200)
     assert b.n == bf.n
     # documented rule: keep omega <= bandwidth * omega_c, exp(-l^2 omega_c^2 / 2) = 1 / kappa
@@ -82,27 +82,27 @@ def test_pruning_rule_and_its_cost():
 
 
 def test_pruned_frequencies_are_stored_and_reused_across_lengths():
-    prior = FourierGPPrior(_rbf(5.0))
+    prior = FourierGPPrior(kernel=_rbf(5.0))
     b1 = prior.basis(50)
     wmax = float(prior.max_frequency)
     b2 = prior.basis(500)
     assert float(prior.max_frequency) == wmax
     assert b2.omega()[-1] <= wmax * (1 + 1e-6) and b1.omega()[-1] <= wmax * (1 + 1e-6)
     state = prior.state_dict()
-    other = FourierGPPrior(_rbf(9.0))
+    other = FourierGPPrior(kernel=_rbf(9.0))
     other.load_state_dict(state)
     assert other.basis(80).num_coefficients == prior.basis(80).num_coefficients
 
 
 def test_dt_scaling():
     """The same kernel in seconds sampled at dt = 0.1 s matches its dense matrix."""
-    prior = FourierGPPrior(_rbf(1.0), jitter=0.0, dt=0.1)
+    prior = FourierGPPrior(kernel=_rbf(1.0), jitter=0.0, dt=0.1)
     implied, dense = _implied_and_dense(prior, 50, dt=0.1)
     assert float((implied - dense).abs().max()) < 1e-3
 
 
 def test_kl_matches_monte_carlo_and_log_prob():
-    prior = FourierGPPrior(_rbf(4.0, batch=(2,)))
+    prior = FourierGPPrior(kernel=_rbf(4.0, batch=(2,)))
     ctx = _ctx(3, 30)
     p = prior.distribution(ctx)
     f = p.event_shape[-1]
@@ -116,7 +116,7 @@ def test_kl_matches_monte_carlo_and_log_prob():
 
 def test_kernel_hyperparameters_receive_gradients():
     kernel = ScaleKernel(_rbf(5.0, batch=(2,)), batch_shape=torch.Size([2]))
-    prior = FourierGPPrior(kernel)
+    prior = FourierGPPrior(kernel=kernel)
     ctx = _ctx(4, 40)
     z = prior.distribution(ctx).sample()
     prior.log_prob(z, ctx).sum().backward()
@@ -125,7 +125,7 @@ def test_kernel_hyperparameters_receive_gradients():
 
 
 def test_site_in_a_pyro_trace_and_shapes():
-    prior = FourierGPPrior(_rbf(5.0, batch=(3,)))
+    prior = FourierGPPrior(kernel=_rbf(5.0, batch=(3,)))
     ctx = _ctx(4, 25)
     with pyro.plate("sequences", 4, dim=-1):
         tr = pyro.poutine.trace(prior).get_trace(ctx)
@@ -137,7 +137,7 @@ def test_site_in_a_pyro_trace_and_shapes():
 
 
 def test_any_trial_length_at_call_time():
-    prior = FourierGPPrior(_rbf(5.0))
+    prior = FourierGPPrior(kernel=_rbf(5.0))
     for t in (10, 37, 600):
         z = prior.sample(_ctx(2, t))
         assert z.shape == (2, t, 1)
@@ -145,7 +145,7 @@ def test_any_trial_length_at_call_time():
 
 
 def test_samples_have_the_kernel_covariance():
-    prior = FourierGPPrior(_rbf(6.0), jitter=0.0)
+    prior = FourierGPPrior(kernel=_rbf(6.0), jitter=0.0)
     z = prior.sample(_ctx(1, 20), torch.Size([40000]))[:, 0, :, 0].double()
     emp = z.T @ z / z.shape[0]
     x = torch.arange(20.0, dtype=torch.float64)[:, None]
@@ -156,7 +156,7 @@ def test_samples_have_the_kernel_covariance():
 def test_hyperprior_enters_the_objective():
     kernel = _rbf(5.0)
     kernel.register_prior("ls_prior", gpytorch.priors.GammaPrior(3.0, 0.5), "lengthscale")
-    prior = FourierGPPrior(kernel)
+    prior = FourierGPPrior(kernel=kernel)
     ctx = _ctx(4, 20)
     with pyro.plate("sequences", 4, dim=-1):
         tr = pyro.poutine.trace(prior).get_trace(ctx)
@@ -168,8 +168,8 @@ def test_hyperprior_enters_the_objective():
 
 def test_posterior_from_pseudo_observations_matches_dense_gp_regression():
     kernel = _rbf(4.0)
-    fourier = FourierGPPrior(kernel, jitter=1e-6)
-    dense = DenseGPPrior(_rbf(4.0), jitter=1e-8)
+    fourier = FourierGPPrior(kernel=kernel, jitter=1e-6)
+    dense = DenseGPPrior(kernel=_rbf(4.0), jitter=1e-8)
     t = 30
     ctx = _ctx(2, t)
     loc = torch.randn(2, t, 1)
@@ -190,7 +190,7 @@ def test_posterior_from_pseudo_observations_matches_dense_gp_regression():
 
 def test_dense_prior_log_prob_matches_gpytorch():
     kernel = _rbf(3.0, batch=(2,))
-    prior = DenseGPPrior(kernel, jitter=1e-6)
+    prior = DenseGPPrior(kernel=kernel, jitter=1e-6)
     ctx = _ctx(3, 15)
     z = prior.distribution(ctx).sample()
     assert z.shape == (3, 2, 15) and prior.to_latent(z, ctx).shape == (3, 15, 2)
@@ -207,32 +207,32 @@ def test_dense_prior_log_prob_matches_gpytorch():
 # ---------------------------------------------------------------------- bad inputs
 def test_non_stationary_kernel_is_refused():
     with pytest.raises(ValueError, match="not stationary"):
-        FourierGPPrior(LinearKernel())
+        FourierGPPrior(kernel=LinearKernel())
 
 
 def test_non_decaying_kernel_is_refused_with_a_hint():
-    prior = FourierGPPrior(PeriodicKernel())
+    prior = FourierGPPrior(kernel=PeriodicKernel())
     with pytest.raises(ValueError, match=r"does not decay.*ProductKernel"):
         prior.basis(50)
 
 
 def test_trial_too_short_for_the_prior():
-    prior = FourierGPPrior(_rbf(5.0))
+    prior = FourierGPPrior(kernel=_rbf(5.0))
     with pytest.raises(ValueError, match="at least 2 steps"):
         prior.basis(1)
-    short = FourierGPPrior(_rbf(5.0), padding=0.0)
+    short = FourierGPPrior(kernel=_rbf(5.0), padding=0.0)
     with pytest.raises(ValueError, match="shorter than one step"):
         short.basis(30, 1.0)
 
 
 def test_latent_dim_must_match_the_kernel_batch():
     with pytest.raises(ValueError, match="latent_dim=2 does not match"):
-        FourierGPPrior(_rbf(5.0, batch=(3,)), latent_dim=2)
-    assert FourierGPPrior(_rbf(5.0), latent_dim=4).latent_dim == 4
+        FourierGPPrior(kernel=_rbf(5.0, batch=(3,)), latent_dim=2)
+    assert FourierGPPrior(kernel=_rbf(5.0), latent_dim=4).latent_dim == 4
 
 
 def test_irregular_times_are_refused():
-    prior = FourierGPPrior(_rbf(5.0))
+    prior = FourierGPPrior(kernel=_rbf(5.0))
     times = torch.cumsum(torch.rand(2, 20) + 0.5, -1)
     with pytest.raises(ValueError, match="regularly spaced"):
         prior.sample(PriorContext(num_sequences=2, num_steps=20, times=times))
@@ -240,22 +240,36 @@ def test_irregular_times_are_refused():
 
 def test_not_a_kernel():
     with pytest.raises(TypeError, match=r"gpytorch\.kernels\.Kernel"):
-        FourierGPPrior(lambda x: x)
+        FourierGPPrior(kernel=lambda x: x)
 
 
 def test_lengthscale_argument_initialises_every_part():
     kernel = ScaleKernel(RBFKernel()) + MaternKernel(nu=2.5)
-    FourierGPPrior(kernel, lengthscale=7.0)
+    FourierGPPrior(kernel=kernel, lengthscale=7.0)
     assert kernel.kernels[0].base_kernel.lengthscale.item() == pytest.approx(7.0)
     assert kernel.kernels[1].lengthscale.item() == pytest.approx(7.0)
     with pytest.raises(ValueError, match="lengthscale must be positive"):
-        FourierGPPrior(RBFKernel(), lengthscale=-1.0)
+        FourierGPPrior(kernel=RBFKernel(), lengthscale=-1.0)
 
 
 def test_loading_thresholds_resets_cached_grids():
-    a = FourierGPPrior(_rbf(3.0))
-    b = FourierGPPrior(_rbf(9.0))
+    a = FourierGPPrior(kernel=_rbf(3.0))
+    b = FourierGPPrior(kernel=_rbf(9.0))
     fa, fb = a.basis(40).num_coefficients, b.basis(40).num_coefficients
     assert fa != fb
     b.load_state_dict(a.state_dict())
     assert b.basis(40).num_coefficients == fa
+
+
+@pytest.mark.parametrize("cls", [FourierGPPrior, DenseGPPrior])
+def test_priors_share_one_argument_order(cls):
+    kernel = RBFKernel(batch_shape=torch.Size([3]))
+    new = cls(3, kernel)
+    assert new.latent_dim == 3 and new.kernel is kernel
+    with pytest.warns(FutureWarning, match=rf"{cls.__name__}\(kernel, latent_dim\) is the old"):
+        old = cls(kernel, 3)
+    assert old.latent_dim == 3 and old.kernel is kernel
+    with pytest.raises(
+        TypeError, match=r"kernel must be a gpytorch\.kernels\.Kernel, got NoneType"
+    ):
+        cls(3)

@@ -36,7 +36,7 @@ def _dense_posterior(y, noise_var, mat, s):
 def test_mean_and_mean_field_variance_match_dense_conditioning(kernel):
     k = kernel()
     k.lengthscale = torch.tensor([[[3.0]], [[6.0]]]) if k.batch_shape else 4.0
-    prior = FourierGPPrior(k, 2, jitter=1e-4)
+    prior = FourierGPPrior(kernel=k, latent_dim=2, jitter=1e-4)
     b, t, d = 3, 25, 2
     ctx = PriorContext(num_sequences=b, num_steps=t)
     rng = np.random.default_rng(0)

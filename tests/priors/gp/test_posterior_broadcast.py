@@ -10,8 +10,10 @@ from pyrodyn.priors import DenseGPPrior, FourierGPPrior, PriorContext
 def _priors():
     d = 2
     return [
-        FourierGPPrior(RBFKernel(batch_shape=torch.Size([d])), d, lengthscale=3.0),
-        DenseGPPrior(MaternKernel(nu=1.5, batch_shape=torch.Size([d])), d),
+        FourierGPPrior(
+            kernel=RBFKernel(batch_shape=torch.Size([d])), latent_dim=d, lengthscale=3.0
+        ),
+        DenseGPPrior(kernel=MaternKernel(nu=1.5, batch_shape=torch.Size([d])), latent_dim=d),
     ]
 
 

@@ -22,7 +22,7 @@ def test_late_windows_of_a_long_recording_pass_the_grid_check():
     starts = torch.tensor([19000, 15000, T - WINDOW, 0])  # the first row sets the step
     b = ds.batch(torch.zeros(4, dtype=torch.long), start=starts, window=WINDOW)
     assert b.times.dtype == torch.float32
-    prior = FourierGPPrior(RBFKernel())
+    prior = FourierGPPrior(kernel=RBFKernel())
     assert prior.resolve_dt(PriorContext.of_batch(b)) == pytest.approx(DT, rel=1e-5)
     prior.sample(PriorContext.of_batch(b))  # the whole prior runs on these windows
     # regular within the old tolerance (steps agree to 1e-3 relative)
@@ -46,7 +46,7 @@ def test_sampled_and_all_windows_are_window_relative():
 
 
 def test_float32_stamps_of_a_regular_grid_are_accepted_irregular_ones_refused():
-    prior = FourierGPPrior(RBFKernel())
+    prior = FourierGPPrior(kernel=RBFKernel())
     # absolute float32 stamps near t = 1000: each step is off by up to one ulp(1000) = 6.1e-5
     times = (1000.0 + DT * torch.arange(WINDOW, dtype=torch.float64)).float()[None]
     ctx = PriorContext(num_sequences=1, num_steps=WINDOW, times=times)
