@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-slow lint format install
+.PHONY: demo test test-slow lint format install docs
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -12,6 +12,21 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The documentation tools live in their own stamp: `make docs` needs neither the dev extra nor
+# the tests, and `make test` never needs MkDocs.
+DOCS_STAMP := $(VENV)/.docs-installed-stamp
+
+$(DOCS_STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+# Strict: any warning (a docstring parameter not in its signature, a broken link) fails the build.
+# NO_MKDOCS_2_WARNING silences Material's end-of-life notice, which is not about this site.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 demo: $(STAMP)
 	$(VENV)/bin/pyrodyn demo

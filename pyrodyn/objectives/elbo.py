@@ -74,9 +74,11 @@ class TermsELBO:
 
     Args:
         options: default keyword arguments of model and guide (a caller's values win).
-        modalities: modality names used to name observe terms (the model sets them).
         **kwargs: the Pyro ELBO's own arguments (``num_particles``, ``vectorize_particles``,
             ``max_plate_nesting``, ...).
+
+    Attributes:
+        modalities: modality names used to name observe terms (the model sets them).
     """
 
     #: Model-config keys that moved from a model constructor into this objective's options (the
