@@ -233,7 +233,7 @@ def add_demo(p: argparse.ArgumentParser) -> None:
     """Arguments of ``pyrodyn demo``."""
     p.add_argument("--out", default="pyrodyn-demo", help="output directory (default pyrodyn-demo)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--steps", type=int, help="training steps (default 3000: the budget)")
+    p.add_argument("--steps", type=int, help="training steps (default 4000: the budget)")
     p.add_argument(
         "--max-time", type=float, help="safety cap on the training time in seconds (default 240)"
     )

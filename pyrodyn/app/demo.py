@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 #: Steps of the generated recording (the last fifth is the test continuation).
 DEMO_STEPS = 25000
 #: Training steps of the demo: its budget, whatever else the machine is doing.
-DEMO_FIT_STEPS = 3000
+DEMO_FIT_STEPS = 4000
 #: A safety cap in seconds on the training (not the budget: a fit that reaches it says so).
 DEFAULT_MAX_TIME = 240.0
 
