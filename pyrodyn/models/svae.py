@@ -36,6 +36,7 @@ from pyrodyn.nn.encoders.temporal_conv import TemporalConvEncoder, concat_observ
 from pyrodyn.priors.base import SEQUENCE, LatentPrior, PriorContext, check_slot
 from pyrodyn.priors.dynamical import DynamicalPrior
 from pyrodyn.priors.guide import GuideFamily, MeanField
+from pyrodyn.priors.structured import guide_family as named_guide_family
 
 
 class SVAE(GenerativeModel, Generates, ForecastsAhead):
@@ -54,8 +55,10 @@ class SVAE(GenerativeModel, Generates, ForecastsAhead):
         prior: any `LatentPrior` of the sequence slot (``(B, T, D)`` trajectories) instead of
             the dynamical prior (``dynamics``, ``init_scale`` and ``noise_scale`` are then
             unused). ``generate`` and ``forecast`` need a `DynamicalPrior`.
-        guide_family: how the encoder's per-step Gaussians become q over the prior's site
-            (default :class:`~pyrodyn.priors.guide.MeanField`).
+        guide_family: how the encoder's per-step Gaussians become q over the prior's site: a
+            `GuideFamily`, or by name ``"mean_field"`` (the default,
+            :class:`~pyrodyn.priors.guide.MeanField`) or ``"structured"`` (a Markov Gaussian over
+            the trajectory, :class:`~pyrodyn.priors.structured.StructuredMarkov`).
     """
 
     generation_options = frozenset({"noise"})
@@ -71,7 +74,7 @@ class SVAE(GenerativeModel, Generates, ForecastsAhead):
         init_scale: float = 1.0,
         noise_scale: float = 0.1,
         prior: LatentPrior | None = None,
-        guide_family: GuideFamily | None = None,
+        guide_family: GuideFamily | Literal["mean_field", "structured"] | None = None,
     ) -> None:
         super().__init__(likelihoods)
         if int(latent_dim) < 1:
@@ -91,6 +94,8 @@ class SVAE(GenerativeModel, Generates, ForecastsAhead):
             encoder = TemporalConvEncoder(input_dim, self.latent_dim)
         self.encoder = self._checked("encoder", encoder, Encoder, "an")
         self.decoders = nn.ModuleDict(self._make_decoders(decoder, decoder_hidden))
+        if isinstance(guide_family, str):
+            guide_family = named_guide_family(guide_family, self.latent_dim)
         if guide_family is not None and not isinstance(guide_family, GuideFamily):
             raise TypeError(
                 f"guide_family must be a GuideFamily, got {type(guide_family).__name__}"
