@@ -74,10 +74,10 @@ class Check:
         return f"{self._describe()} or null" if self.nullable else self._describe()
 
     def _describe(self) -> str:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _describe()")
 
     def _convert(self, value: Any, key: str) -> Any:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _convert()")
 
 
 @dataclass(frozen=True, kw_only=True)

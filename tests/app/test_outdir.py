@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import yaml
 
 import pyrodyn
 from pyrodyn.app import fitrun
@@ -14,20 +12,8 @@ from pyrodyn.exceptions import PyrodynWarning
 
 
 @pytest.fixture
-def config(tmp_path):
-    np.savez(tmp_path / "d.npz", g=np.random.default_rng(0).normal(size=(10, 20, 2)))
-    cfg = {
-        "data": {
-            "path": str(tmp_path / "d.npz"),
-            "modalities": {"g": {"likelihood": {"type": "Gaussian"}}},
-            "window": 10,
-        },
-        "model": {"type": "SVAE", "latent_dim": 2},
-        "fit": {"steps": 4, "batch_size": 2, "progress": False, "checkpoint_every": 2},
-    }
-    path = tmp_path / "cfg.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+def config(tiny_config):
+    return tiny_config(checkpoint_every=2)
 
 
 def test_a_users_folder_is_refused_untouched(config, tmp_path, capsys):

@@ -22,18 +22,8 @@ def _data(path, seed=0):
 
 
 @pytest.fixture
-def fitted(tmp_path):
-    _data(tmp_path / "d.npz")
-    cfg = {
-        "data": {
-            "path": str(tmp_path / "d.npz"),
-            "modalities": {"g": {"likelihood": {"type": "Gaussian"}}},
-            "window": 10,
-        },
-        "model": {"type": "SVAE", "latent_dim": 2},
-        "fit": {"steps": 4, "batch_size": 2, "progress": False, "lr": 0.01},
-    }
-    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+def fitted(tmp_path, tiny_config):
+    tiny_config(lr=0.01)
     run = tmp_path / "run"
     assert main(["fit", str(tmp_path / "cfg.yaml"), "--out", str(run)]) == 0
     return tmp_path, run
