@@ -15,7 +15,7 @@ from pyrodyn.data.dataset import MultimodalDataset
 from pyrodyn.data.standardizer import Standardizer
 from pyrodyn.exceptions import ConfigError
 from pyrodyn.infer.schedules import build_schedule
-from pyrodyn.infer.selection import SELECTION_FILE, FreeRunScore, KeepBest
+from pyrodyn.infer.selection import SELECTION_CLOCKS, SELECTION_FILE, FreeRunScore, KeepBest
 from pyrodyn.likelihoods.base import Likelihood
 from pyrodyn.models.base import GenerativeModel
 
@@ -184,10 +184,12 @@ def build_selection(
 ) -> KeepBest | None:
     """The :class:`~pyrodyn.infer.selection.KeepBest` callback of ``fit.select`` (or None).
 
-    ``fit.select`` keys: ``every``, ``start`` (steps), ``modality`` (default: the first modality
-    with a continuous likelihood), and :class:`~pyrodyn.infer.selection.FreeRunScore`'s
-    ``steps``, ``burn_in``, ``trials``, ``weights``, ``options``. The score is computed on the
-    training data only; scores go to ``selection.csv`` in the run directory.
+    ``fit.select`` keys: ``every``, ``start`` (steps, or schedule indices with
+    ``clock: schedule``, which follows a time-clock fit's budget), ``clock``, ``modality``
+    (default: the first modality with a continuous likelihood), and
+    :class:`~pyrodyn.infer.selection.FreeRunScore`'s ``steps``, ``burn_in``, ``trials``,
+    ``weights``, ``options``. The score is computed on the training data only; scores go to
+    ``selection.csv`` in the run directory.
     """
     spec = cfg["fit"].get("select")
     if not spec:
@@ -195,17 +197,30 @@ def build_selection(
     if not isinstance(spec, Mapping):
         raise ConfigError(f"fit.select must be a mapping or null, got {spec!r}")
     spec = dict(spec)
-    allowed = {"every", "start", "modality", "steps", "burn_in", "trials", "weights", "options"}
+    allowed = {
+        "every",
+        "start",
+        "clock",
+        "modality",
+        "steps",
+        "burn_in",
+        "trials",
+        "weights",
+        "options",
+    }
     unknown = sorted(set(spec) - allowed)
     if unknown:
         raise ConfigError(f"unknown keys {unknown} in fit.select; allowed: {sorted(allowed)}")
     modality = _select_modality(cfg, spec.pop("modality", None))
     every, start = spec.pop("every", 500), spec.pop("start", 0)
+    clock = spec.pop("clock", "steps")
+    if clock not in SELECTION_CLOCKS:
+        raise ConfigError(f"fit.select.clock must be one of {SELECTION_CLOCKS}, got {clock!r}")
     score = FreeRunScore(
         train, modality, window=int(cfg["data"]["window"] or 200), seed=int(cfg["seed"]), **spec
     )
     path = None if out_dir is None else os.path.join(out_dir, SELECTION_FILE)
-    return KeepBest(score, every=every, start=start, path=path)
+    return KeepBest(score, every=every, start=start, path=path, clock=clock)
 
 
 __all__ = [

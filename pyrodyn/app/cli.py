@@ -277,13 +277,42 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- configs, data
 def add_configs(p: argparse.ArgumentParser) -> None:
-    """Arguments of ``pyrodyn configs`` (none)."""
+    """Arguments of ``pyrodyn configs``."""
+    p.add_argument(
+        "name",
+        nargs="?",
+        metavar="NAME",
+        help="a shipped config: print its YAML (e.g. `pyrodyn configs mtf_lorenz63 > my.yaml`); "
+        "none: list them",
+    )
+    p.add_argument(
+        "--path",
+        action="store_true",
+        help="print the config's file path instead (without NAME: the folder of the configs)",
+    )
 
 
 def cmd_configs(args: argparse.Namespace) -> int:
-    """Lists the shipped configurations, one line each."""
-    from pyrodyn.app.examples import EXAMPLE_DATA, config_summary, shipped_configs
+    """Lists the shipped configurations, one line each, or prints one (its YAML or its path)."""
+    from pyrodyn.app.examples import (
+        EXAMPLE_DATA,
+        config_summary,
+        shipped_config,
+        shipped_config_folder,
+        shipped_configs,
+    )
 
+    if args.name is not None:
+        path = shipped_config(args.name)
+        if args.path:
+            print(path)
+        else:
+            with open(path) as f:
+                sys.stdout.write(f.read())
+        return 0
+    if args.path:
+        print(shipped_config_folder())
+        return 0
     data_of = {c: name for name, spec in EXAMPLE_DATA.items() for c in spec.configs}
     for name, path in shipped_configs().items():
         data = f"  [pyrodyn data {data_of[name]}]" if name in data_of else ""
@@ -326,7 +355,11 @@ COMMANDS: dict[
     "diagnose": ("posterior.nc, k-hat/IWAE/LOO/PPC report and figures", add_diagnose, cmd_diagnose),
     "demo": ("embedded demo on data it generates itself", add_demo, cmd_demo),
     "convert": ("bring a run directory of an older pyrodyn up to date", add_convert, cmd_convert),
-    "configs": ("list the shipped configurations (fit them by name)", add_configs, cmd_configs),
+    "configs": (
+        "list the shipped configurations, or print one (fit them by name)",
+        add_configs,
+        cmd_configs,
+    ),
     "data": ("write an example data set the shipped configs use", add_data, cmd_data),
 }
 

@@ -13,14 +13,19 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
 #: Steps of the generated recording (the last fifth is the test continuation).
 DEMO_STEPS = 25000
+#: Time between steps of the simulated recording (Lorenz-63 time units).
+DEMO_DT = 0.05
 #: Training steps of the demo: its budget, whatever else the machine is doing.
 DEMO_FIT_STEPS = 4000
 #: A safety cap in seconds on the training (not the budget: a fit that reaches it says so).
@@ -47,7 +52,7 @@ def demo_config(
                 "ordinal": {"likelihood": {"type": "Ordinal", "num_categories": 7}},
                 "poisson": {"likelihood": {"type": "Poisson"}},
             },
-            "dt": 0.05,
+            "dt": DEMO_DT,
             "window": 200,
             "valid_fraction": 0.05,
             "standardize": [],
@@ -98,85 +103,53 @@ def demo_config(
     }
 
 
-def _spectrum(x: np.ndarray, sigma: float = 5.0) -> np.ndarray:
-    from scipy.ndimage import gaussian_filter1d
-
-    z = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0)
-    p = np.abs(np.fft.rfft(z, axis=0)) ** 2
-    p = gaussian_filter1d(p, sigma, axis=0)
-    total = p.sum(0, keepdims=True)
-    return p / np.where(total > 0, total, 1.0)  # a constant channel has no power at all
-
-
 def trajectory_verdict(x_true: np.ndarray, x_gen: np.ndarray) -> str:
     """In words: did the generated trajectory keep the attractor, or collapse or blow up?
+
+    :func:`pyrodyn.diagnostics.trajectory.trajectory_verdict` with the demo's advice.
 
     Args:
         x_true: ``(T, D)`` true trajectory.
         x_gen: ``(T', D)`` generated trajectory.
     """
-    if not np.isfinite(x_gen).all():
-        return "the generated trajectory diverged (non-finite values): train longer or lower lr"
-    tail = x_gen[len(x_gen) // 2 :]
-    ratio = tail.std(0) / np.maximum(x_true.std(0), 1e-12)
-    if (ratio < 0.05).all():
-        return (
-            "the generated trajectory collapsed to a fixed point (no variation in its second "
-            "half): the model has not learned the attractor yet; train longer (--steps)"
-        )
-    if (ratio > 5).any():
-        return "the generated trajectory blew up far beyond the data's range: train longer"
-    return "the generated trajectory stays on an attractor of the data's size"
+    from pyrodyn.diagnostics.trajectory import trajectory_verdict as verdict
+
+    return verdict(x_true, x_gen, advice="train longer (--steps)")
 
 
-def plot_attractors(x_true: np.ndarray, x_gen: np.ndarray, path: str, *, dt: float) -> None:
-    """Writes a figure: true and generated attractors (3-D) and their power spectra.
+def plot_demo(
+    x_true: np.ndarray, x_gen: np.ndarray, summary: dict[str, Any], path: str, *, seed: int
+) -> Figure:
+    """Writes and returns the demo's figure (:func:`pyrodyn.plots.plot_generated`) with its verdict.
 
     Args:
-        x_true: ``(T, 3)`` true trajectory.
+        x_true: ``(T, 3)`` true (z-scored) test continuation.
         x_gen: ``(T', 3)`` generated trajectory.
+        summary: the demo's summary so far (``metrics``, ``steps``, ``verdict``).
         path: output image file.
-        dt: sampling interval (for the frequency axis).
+        seed: seed of the data and the fit (for the title).
     """
-    import matplotlib
+    from pyrodyn.plots import plot_generated
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def score(name: str) -> str:
+        value = summary["metrics"].get(name)
+        return "n/a" if value is None else f"{value:.3f}"
 
-    fig = plt.figure(figsize=(12, 7))
-    shown = [x[:5000] for x in (x_true, x_gen)]
-    finite = [x[np.isfinite(x).all(1)] for x in shown]
-    both = np.concatenate([x for x in finite if len(x)])
-    lo, hi = both.min(0), both.max(0)  # both panels on the same ranges
-    for i, (x, title) in enumerate(
-        ((shown[0], "true (test continuation)"), (shown[1], "generated"))
-    ):
-        ax = fig.add_subplot(2, 3, i + 1, projection="3d")
-        ax.plot(*x.T, lw=0.3, color="C0" if i == 0 else "C3")
-        ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), zlim=(lo[2], hi[2]))
-        ax.set(xlabel="x (z-scored)", ylabel="y (z-scored)", zlabel="z (z-scored)")
-        ax.set_title(title)
-    verdict = trajectory_verdict(x_true, x_gen)
-    ax = fig.add_subplot(2, 3, 3)
-    ax.axis("off")
-    ax.text(0.0, 0.5, verdict, wrap=True, fontsize=11, va="center")
-    n = min(len(x_true), len(x_gen))
-    p, q = _spectrum(x_true[:n]), _spectrum(x_gen[:n])
-    freq = np.fft.rfftfreq(n, d=dt)
-    for d in range(3):
-        ax = fig.add_subplot(2, 3, 4 + d)
-        ax.semilogy(freq, p[:, d], color="C0", label="true")
-        ax.semilogy(freq, q[:, d], color="C3", label="generated")
-        ax.set_xlim(0, 3.0)
-        ax.set_ylim(max(1e-8, min(p[:, d].min(), 1e-2)), None)  # a collapse is not 1e-40
-        ax.set_xlabel("frequency (1 / time unit)")
-        ax.set_ylabel("normalised power")
-        ax.set_title(f"power spectrum, channel {d}")
-        if d == 0:
-            ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return plot_generated(
+        x_true,
+        x_gen,
+        dt=DEMO_DT,
+        time_unit="time unit",
+        names=("x", "y", "z"),
+        unit="z-scored",
+        labels=("true (test continuation)", "generated"),
+        note=summary["verdict"],
+        title=(
+            f"MTF on multimodal Lorenz-63 (seed {seed}, {summary['steps']} steps): "
+            f"D_stsp {score('d_stsp')}, D_H {score('d_h')}"
+        ),
+        path=path,
+    )
 
 
 def run_demo(
@@ -248,7 +221,6 @@ def _run_demo(out_dir: str, *, seed: int, max_time: float | None, steps: int | N
     gen = generate(model, init, ev["steps"], trials=1, burn_in=ev["burn_in"])
     figure = os.path.join(out_dir, "attractor.png")
     x_gen = gen["gaussian"][0].numpy()
-    plot_attractors(arrays["true_state"][cut:], x_gen, figure, dt=0.05)
     summary: dict[str, Any] = {
         "run_dir": run_dir,
         "steps": result.steps_done,
@@ -264,6 +236,7 @@ def _run_demo(out_dir: str, *, seed: int, max_time: float | None, steps: int | N
             f" (training stopped at the {cfg['fit']['max_time']:.0f} s safety cap after "
             f"{result.steps_done} of {cfg['fit']['steps']} steps: the machine is busy)"
         )
+    plot_demo(arrays["true_state"][cut:], x_gen, summary, figure, seed=seed)
     logger.info(
         "demo: D_stsp %.3f, D_H %.3f after %d steps",
         summary["metrics"].get("d_stsp", float("nan")),
@@ -275,10 +248,11 @@ def _run_demo(out_dir: str, *, seed: int, max_time: float | None, steps: int | N
 
 __all__ = [
     "DEFAULT_MAX_TIME",
+    "DEMO_DT",
     "DEMO_FIT_STEPS",
     "DEMO_STEPS",
     "demo_config",
-    "plot_attractors",
+    "plot_demo",
     "run_demo",
     "trajectory_verdict",
 ]

@@ -122,14 +122,33 @@ def _prediction_error(
     return float(curve[horizon - 1]), [float(c) for c in curve], used
 
 
-def _plot_states(
-    x_true: Mapping[str, np.ndarray], x_gen: Mapping[str, np.ndarray], path: str
+def _plot_generated(
+    x_true: Mapping[str, np.ndarray],
+    x_gen: Mapping[str, np.ndarray],
+    dt: float,
+    generated: Mapping[str, Any],
+    path: str,
 ) -> None:
-    from pyrodyn.plots import plot_attractor
+    """``generated.png`` of the first modality: :func:`pyrodyn.plots.plot_generated`."""
+    from pyrodyn.diagnostics.trajectory import failure_note
+    from pyrodyn.plots import plot_generated
 
     m = next(iter(x_true))
     try:
-        plot_attractor(x_true[m][:5000], x_gen[m][:5000], labels=("data", "generated"), path=path)
+        plot_generated(
+            x_true[m],
+            x_gen[m],
+            dt=None if dt == 1.0 else dt,  # data.dt's default 1.0: frequencies per step
+            names=[f"{m}[{i}]" for i in range(x_true[m].shape[1])],
+            unit="data units",
+            labels=("evaluation data", "generated"),
+            note=failure_note(x_true[m], x_gen[m]),  # a collapse or blow-up, in words
+            title=(
+                f"{m}: evaluation data vs free-running generation ({generated['trials']} x "
+                f"{generated['steps']} steps after {generated['burn_in']} burn-in)"
+            ),
+            path=path,
+        )
     except ValueError as err:  # a figure never fails an evaluation
         logger.warning("generated.png skipped: %s", err)
 
@@ -272,7 +291,8 @@ def evaluate_run(
         metrics["evaluation"]["note"] = note
     metrics = write_metrics(metrics, out or os.path.join(run.path, METRICS_FILE))
     if x_gen is not None:
-        _plot_states(x_true, x_gen, os.path.join(run.path, "generated.png"))
+        dt = float(cfg["data"].get("dt") or 1.0)
+        _plot_generated(x_true, x_gen, dt, generated_info, os.path.join(run.path, "generated.png"))
     return metrics
 
 

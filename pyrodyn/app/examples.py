@@ -22,6 +22,11 @@ CONFIG_PACKAGE = "pyrodyn"
 CONFIG_FOLDER = "configs"
 
 
+def shipped_config_folder() -> str:
+    """The folder of the shipped ``*.yaml`` configurations in the installed package."""
+    return os.fspath(resources.files(CONFIG_PACKAGE).joinpath(CONFIG_FOLDER))
+
+
 def shipped_configs() -> dict[str, str]:
     """``{name: path}`` of the configurations shipped in the package (name = file stem)."""
     folder = resources.files(CONFIG_PACKAGE).joinpath(CONFIG_FOLDER)
@@ -41,6 +46,21 @@ def config_summary(path: str) -> str:
             if line.strip():
                 break
     return ""
+
+
+def shipped_config(name: str) -> str:
+    """The file of the shipped config ``name`` (a trailing ``.yaml`` is allowed).
+
+    Raises:
+        FileNotFoundError: no shipped config of that name; the message lists the shipped ones.
+    """
+    shipped = shipped_configs()
+    stem = name[: -len(".yaml")] if name.endswith(".yaml") else name
+    if stem not in shipped:
+        raise FileNotFoundError(
+            f"no shipped config named {name!r}; shipped configs: {', '.join(shipped)}"
+        )
+    return shipped[stem]
 
 
 def config_path(name_or_path: str | os.PathLike) -> str:
@@ -217,6 +237,8 @@ __all__ = [
     "ExampleData",
     "config_path",
     "config_summary",
+    "shipped_config",
+    "shipped_config_folder",
     "shipped_configs",
     "write_example_data",
 ]

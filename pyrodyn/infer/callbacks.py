@@ -31,6 +31,9 @@ class FitState:
             ``valid_loss``).
         history: all rows so far.
         elapsed: seconds of training so far (over all resumed segments).
+        index: one past the schedule index the last step used: ``step`` on the step clock; on
+            the time clock (``schedule_clock="time"``) about the fraction of the time budget
+            spent times ``steps``, so that callbacks can follow the budget as schedules do.
     """
 
     model: GenerativeModel
@@ -40,6 +43,7 @@ class FitState:
     record: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
     elapsed: float = 0.0
+    index: int = 0
 
 
 class Callback:

@@ -161,6 +161,7 @@ class TrainingLoop:
             steps=o.steps,
             history=self.state.history,
             elapsed=self.state.elapsed,
+            index=self.state.step,
         )
         self.clock = Stopwatch(self.state.elapsed)
 
@@ -207,6 +208,7 @@ class TrainingLoop:
                     break
                 record = self._attempt(idx)
                 if record is not None:
+                    self.fit_state.index = idx + 1  # equals the step count on the step clock
                     stop_requested = self._finish_step(record)
             self.strategy.finish(self.model)  # every rank, before a callback may change weights
             state.elapsed = self.clock.read()

@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 #: File :class:`KeepBest` writes into a run directory.
 SELECTION_FILE = "selection.csv"
 
+#: Values of ``KeepBest(clock=...)``.
+SELECTION_CLOCKS = ("steps", "schedule")
+
 
 class KeepBest(Callback):
     """Scores the model every ``every`` steps and restores the best-scoring weights at the end.
@@ -43,9 +46,17 @@ class KeepBest(Callback):
 
     Args:
         score: ``model -> float``, lower is better; NaN or inf never wins.
-        every: scoring period in steps.
-        start: first step that may be scored (earlier weights are never kept).
+        every: scoring period, in units of ``clock``.
+        start: first step (or schedule index) that may be scored; earlier weights are never
+            kept.
         path: optional CSV file receiving ``step,time,score`` rows.
+        clock: ``"steps"`` counts completed steps; ``"schedule"`` counts the index the fit's
+            schedules use (:attr:`FitState.index`), which on the time clock is the fraction of
+            ``max_time`` spent times ``steps``: ``start=2000, every=500`` of a 20000-step
+            budget then score from 10 % of the budget on, every 2.5 % of it, whether the
+            machine manages 5000 steps or 50000. A score is taken at the first step whose
+            index reaches each multiple of ``every`` from ``start`` on (on the step clock the
+            same steps as ``clock="steps"``).
 
     Attributes:
         scores: ``(step, score)`` pairs so far.
@@ -60,7 +71,10 @@ class KeepBest(Callback):
         every: int = 500,
         start: int = 0,
         path: str | os.PathLike | None = None,
+        clock: str = "steps",
     ) -> None:
+        if clock not in SELECTION_CLOCKS:
+            raise ValueError(f"clock must be one of {SELECTION_CLOCKS}, got {clock!r}")
         if not callable(score):
             raise TypeError(f"score must be a callable model -> float, got {score!r}")
         if int(every) < 1:
@@ -68,6 +82,10 @@ class KeepBest(Callback):
         if int(start) < 0:
             raise ValueError(f"start must be >= 0, got {start!r}")
         self.score, self.every, self.start = score, int(every), int(start)
+        self.clock = clock
+        # the first multiple of `every` at or after `start`, as the step clock scores
+        self._first = -(-self.start // self.every) * self.every
+        self._due = self._first  # next schedule index that triggers a score (clock="schedule")
         self.path = None if path is None else os.fspath(path)
         self.scores: list[tuple[int, float]] = []
         self.best_step: int | None = None
@@ -77,6 +95,7 @@ class KeepBest(Callback):
     def on_fit_start(self, state: FitState) -> None:
         """Resets the selection (and the CSV file)."""
         self.scores, self.best_step, self.best_score, self._best_state = [], None, math.inf, None
+        self._due = self._first
         if self.path is not None:
             with open(self.path, "w", newline="") as f:
                 csv.writer(f).writerow(["step", "time", "score"])
@@ -93,18 +112,31 @@ class KeepBest(Callback):
             self.best_score, self.best_step = value, state.step
             self._best_state = copy.deepcopy(state.model.state_dict())
 
+    def _position(self, state: FitState) -> int:
+        return state.step if self.clock == "steps" else state.index
+
     def on_step_end(self, state: FitState) -> bool | None:
-        """Scores every ``every`` steps from ``start`` on."""
-        if state.step >= self.start and state.step % self.every == 0:
+        """Scores every ``every`` steps (or schedule indices) from ``start`` on."""
+        if self.clock == "steps":
+            if state.step >= self.start and state.step % self.every == 0:
+                self._evaluate(state)
+        elif state.index >= self._due:
+            # the index may jump past several multiples between two steps: score once
+            self._due = (state.index // self.every + 1) * self.every
             self._evaluate(state)
         return None
 
     def on_fit_end(self, state: FitState, reason: str) -> None:
         """Scores the final weights if needed, then loads the best ones into the model."""
-        if state.step >= self.start and (not self.scores or self.scores[-1][0] != state.step):
+        reached = self._position(state) >= self.start
+        if reached and (not self.scores or self.scores[-1][0] != state.step):
             self._evaluate(state)
         if not self.scores:
-            logger.info("KeepBest: no step reached start=%d; keeping the final weights", self.start)
+            logger.info(
+                "KeepBest: no %s reached start=%d; keeping the final weights",
+                "step" if self.clock == "steps" else "schedule index",
+                self.start,
+            )
             return
         if self._best_state is None:
             logger.warning("KeepBest: no finite score; keeping the final weights")
@@ -239,4 +271,4 @@ class FreeRunScore:
         )
 
 
-__all__ = ["SELECTION_FILE", "FreeRunScore", "KeepBest"]
+__all__ = ["SELECTION_CLOCKS", "SELECTION_FILE", "FreeRunScore", "KeepBest"]

@@ -5,6 +5,7 @@ Each function returns the ``Figure`` and saves a PNG when given ``path``.
 
 from pyrodyn.plots.attractor import plot_attractor
 from pyrodyn.plots.diagnosis import diagnosis_figures
+from pyrodyn.plots.generated import plot_generated
 from pyrodyn.plots.history import plot_history, read_history
 from pyrodyn.plots.importance import plot_khat
 from pyrodyn.plots.latents import plot_latents
@@ -15,6 +16,7 @@ __all__ = [
     "diagnosis_figures",
     "plot_attractor",
     "plot_calibration",
+    "plot_generated",
     "plot_history",
     "plot_khat",
     "plot_latents",

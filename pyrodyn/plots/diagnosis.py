@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from pyrodyn.diagnostics.diagnose import Diagnosis
+from pyrodyn.diagnostics.trajectory import failure_note
 from pyrodyn.plots.attractor import plot_attractor
 from pyrodyn.plots.history import plot_history
 from pyrodyn.plots.importance import plot_khat
@@ -71,7 +72,10 @@ def diagnosis_figures(diagnosis: Diagnosis, out_dir: str | os.PathLike) -> list[
                     plot_attractor,
                     obs,
                     g[0],
-                    title=f"{m}: observed (trial 0) vs generated mean read-out",
+                    labels=("observed (trial 0)", "generated mean read-out"),
+                    names=[f"{m}[{i}]" for i in range(g.shape[-1])],
+                    note=failure_note(obs, g[0]),  # a collapse or blow-up, in words
+                    title=f"{m}: observed vs generated",
                 )
                 break
     if diagnosis.history and os.path.exists(diagnosis.history):

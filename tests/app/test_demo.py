@@ -6,7 +6,7 @@ import pytest
 
 from pyrodyn.app import factory
 from pyrodyn.app.config import resolve
-from pyrodyn.app.demo import DEMO_FIT_STEPS, demo_config, plot_attractors, trajectory_verdict
+from pyrodyn.app.demo import DEMO_FIT_STEPS, demo_config, plot_demo, trajectory_verdict
 from pyrodyn.app.migrate import ConfigMigrationWarning
 
 
@@ -40,25 +40,23 @@ def test_demo_config_builds_and_takes_a_step(tmp_path):
     assert result.steps_done == 2
 
 
-def test_plot_attractors_writes_png(tmp_path):
-    rng = np.random.default_rng(0)
-    path = os.fspath(tmp_path / "fig.png")
-    plot_attractors(rng.normal(size=(600, 3)), rng.normal(size=(800, 3)), path, dt=0.05)
-    assert os.path.getsize(path) > 1000
-
-
-def test_the_verdict_says_in_words_what_happened():
+def test_the_demo_verdict_says_how_to_train_longer():
     t = np.linspace(0, 60, 3000)
     true = np.stack([np.sin(t), np.cos(1.3 * t), np.sin(0.7 * t)], 1)
     assert "stays on an attractor" in trajectory_verdict(true, true[::-1] * 1.1)
-    fixed = np.ones((3000, 3)) + np.concatenate([true[:1500], 0 * true[1500:]])  # settles
-    assert "collapsed to a fixed point" in trajectory_verdict(true, fixed)
-    assert "diverged" in trajectory_verdict(true, np.full((10, 3), np.nan))
-    assert "blew up" in trajectory_verdict(true, 100 * true)
+    assert trajectory_verdict(true, np.zeros((3000, 3))).endswith("train longer (--steps)")
 
 
-def test_plot_of_a_collapsed_run_says_so(tmp_path):
+def test_the_figure_of_a_collapsed_demo_says_so(tmp_path):
     rng = np.random.default_rng(0)
+    true = rng.normal(size=(600, 3))
+    verdict = trajectory_verdict(true, np.zeros((800, 3)))
+    summary = {"metrics": {"d_stsp": 16.5, "d_h": None}, "steps": 90, "verdict": verdict}
     path = os.fspath(tmp_path / "fig.png")
-    plot_attractors(rng.normal(size=(600, 3)), np.zeros((800, 3)), path, dt=0.05)
+    fig = plot_demo(true, np.zeros((800, 3)), summary, path, seed=1)
     assert os.path.getsize(path) > 1000
+    texts = " ".join(" ".join(t.get_text() for ax in fig.axes for t in ax.texts).split())
+    assert "collapsed to a fixed point" in texts
+    assert fig._suptitle.get_text() == (
+        "MTF on multimodal Lorenz-63 (seed 1, 90 steps): D_stsp 16.500, D_H n/a"
+    )

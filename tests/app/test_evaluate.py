@@ -100,3 +100,17 @@ def test_skipped_metrics_are_null_with_the_reason(svae_run, tmp_path):
         r"code_probe_r2: .*HasInstanceCode",
     ):
         evaluate_run(root / "run", root / "d.npz", out=tmp_path / "m.json")
+
+
+def test_evaluate_draws_the_generated_figure(svae_run, tmp_path, caplog):
+    root = svae_run
+    cfg_path = root / "run" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["evaluate"]["metrics"] = ["d_h"]
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    figure = root / "run" / "generated.png"
+    figure.unlink(missing_ok=True)
+    with caplog.at_level("WARNING", logger="pyrodyn.app.evaluate"):
+        evaluate_run(root / "run", root / "d.npz", out=tmp_path / "m.json")
+    assert "generated.png skipped" not in caplog.text
+    assert figure.stat().st_size > 1000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,6 +50,35 @@ def test_configs_command_lists_each_with_its_data(capsys):
     assert len(out) == len(SHIPPED)
     line = next(x for x in out if x.startswith("mtf_lorenz63 "))
     assert "MTF (Brenner et al., ICML 2024)" in line and "[pyrodyn data lorenz63]" in line
+
+
+def test_configs_name_prints_the_shipped_yaml_and_path(tmp_path, capsys):
+    assert main(["configs", "mtf_lorenz63"]) == 0
+    text = capsys.readouterr().out
+    with open(SHIPPED["mtf_lorenz63"]) as f:
+        assert text == f.read()  # `pyrodyn configs NAME > my.yaml` copies it verbatim
+    (tmp_path / "my.yaml").write_text(text)
+    assert config_path(tmp_path / "my.yaml") == str(tmp_path / "my.yaml")  # the copy is a config
+    cfg = yaml.safe_load(text)
+    cfg["data"]["path"] = "lorenz63.npz"
+    assert resolve(cfg)["model"]["type"] == "MTF"
+    assert main(["configs", "--path", "demo_tiny.yaml"]) == 0
+    assert capsys.readouterr().out == SHIPPED["demo_tiny"] + "\n"
+    assert main(["configs", "--path"]) == 0
+    folder = capsys.readouterr().out.strip()
+    assert sorted(p.name for p in Path(folder).glob("*.yaml")) == sorted(
+        f"{n}.yaml" for n in SHIPPED
+    )
+
+
+def test_configs_with_an_unknown_name_lists_the_shipped_ones(capsys):
+    assert main(["configs", "mtf_lorentz63"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "pyrodyn configs: error: FileNotFoundError: no shipped config named 'mtf_lorentz63'; "
+        "shipped configs: demo_tiny, ladid_pendulum,"
+    )
+    assert all(name in err for name in SHIPPED)
 
 
 def test_config_names_resolve_to_the_shipped_files(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ from torch import nn
 
 from pyrodyn.data.dataset import MultimodalDataset
 from pyrodyn.infer import fit
+from pyrodyn.infer.callbacks import FitState
 from pyrodyn.infer.checkpoint import load_checkpoint
 from pyrodyn.infer.selection import SELECTION_FILE, FreeRunScore, KeepBest
 from pyrodyn.metrics.power_spectrum import d_h
@@ -58,12 +59,47 @@ def test_keep_best_ignores_steps_before_start(toy_model, toy_data):
     assert [s for s, _ in cb.scores] == [4, 5] and cb.best_step == 4
 
 
+def _state(model, step: int, index: int) -> FitState:
+    return FitState(model=model, optimizer=None, step=step, steps=100, index=index)
+
+
+def test_keep_best_schedule_clock_follows_the_index_not_the_steps(toy_model):
+    # the time clock's index jumps and stalls; a score is taken once per multiple of `every`
+    cb = KeepBest(lambda m: 1.0, every=5, start=5, clock="schedule")
+    cb.on_fit_start(_state(toy_model, 0, 0))
+    for step, index in enumerate([0, 3, 3, 7, 8, 12, 12, 13, 30, 31], start=1):
+        cb.on_step_end(_state(toy_model, step, index))
+    assert [s for s, _ in cb.scores] == [4, 6, 9]  # indices 7 (>= 5), 12 (>= 10), 30 (>= 15)
+    cb.on_fit_end(_state(toy_model, 10, 31), "max_time")
+    assert [s for s, _ in cb.scores] == [4, 6, 9, 10]
+
+
+def test_keep_best_schedule_clock_before_start_keeps_the_final_weights(toy_model, caplog):
+    cb = KeepBest(lambda m: 1.0, every=5, start=50, clock="schedule")
+    cb.on_fit_start(_state(toy_model, 0, 0))
+    cb.on_step_end(_state(toy_model, 60, 49))  # many steps, but the budget index is short
+    with caplog.at_level(logging.INFO, logger="pyrodyn.infer.selection"):
+        cb.on_fit_end(_state(toy_model, 61, 49), "max_time")
+    assert cb.scores == [] and "no schedule index reached start=50" in caplog.text
+
+
+def test_keep_best_schedule_clock_equals_steps_on_the_step_clock(toy_model, toy_data):
+    seen = {}
+    for clock in ("steps", "schedule"):
+        cb = KeepBest(lambda m: 1.0, every=2, start=3, clock=clock)
+        torch.manual_seed(0)
+        fit(toy_model, toy_data, steps=9, callbacks=[cb])
+        seen[clock] = [s for s, _ in cb.scores]
+    assert seen["steps"] == seen["schedule"] == [4, 6, 8, 9]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
         ({"score": 3.0}, "score must be a callable"),
         ({"every": 0}, "every must be >= 1"),
         ({"start": -1}, "start must be >= 0"),
+        ({"clock": "time"}, r"clock must be one of \('steps', 'schedule'\)"),
     ],
 )
 def test_keep_best_bad_arguments(kwargs, match):
