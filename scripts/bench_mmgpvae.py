@@ -39,6 +39,15 @@ def affine_r2(x_train, y_train, x_test, y_test) -> float:
     return float(latent_r2(np.vstack(ys), np.vstack(xs), fit_on=ys[0].shape[0]))
 
 
+def split_trials(n: int, seed: int, n_test: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (training, held-out) trial indices; ``n_test`` (default 20 %) drawn with ``seed``."""
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = round(0.2 * n) if n_test is None else int(n_test)
+    if not 0 < n_test < n:
+        raise ValueError(f"test trials must lie in 1..{n - 1}, got {n_test}")
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
 def build(kind: str, num_neurons: int, num_pixels: int, args) -> MMGPVAE:
     liks = {}
     if kind in ("mm", "neural"):
@@ -60,10 +69,8 @@ def run(kind: str, seed: int, data: dict, args, max_cpu: float) -> dict:
     mods = {"mm": ["spikes", "images"], "neural": ["spikes"], "images": ["images"]}[kind]
     extras = {k: v for k, v in data.items() if k.startswith("true_") and v.ndim >= 2}
     full = MultimodalDataset({m: data[m] for m in mods}, extras=extras)
-    n = full.num_trials
-    perm = np.random.default_rng(seed).permutation(n)
-    n_test = round(0.2 * n)
-    train, test = full.subset(np.sort(perm[n_test:])), full.subset(np.sort(perm[:n_test]))
+    train_idx, test_idx = split_trials(full.num_trials, seed, getattr(args, "test_trials", None))
+    train, test = full.subset(train_idx), full.subset(test_idx)
     model = build(kind, data["spikes"].shape[-1], data["images"].shape[-1], args)
     steps = args.epochs * math.ceil(train.num_trials / args.batch_size)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -83,6 +90,13 @@ def run(kind: str, seed: int, data: dict, args, max_cpu: float) -> dict:
         callbacks=[cpu_budget],
         progress=False,
         clip_norm=args.clip_norm,
+        # a cosine decay over the wall-clock budget (schedule_clock "time") or over the steps
+        lr_schedule=(
+            {"type": "cosine", "min_factor": 0.01}
+            if getattr(args, "lr_schedule", "none") == "cosine"
+            else None
+        ),
+        schedule_clock=getattr(args, "schedule_clock", "steps"),
     )
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     model.eval()
@@ -153,7 +167,8 @@ def run_seed(seed: int, args) -> list[dict]:
     return out
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (scripts/bench_peers.py takes its defaults from here)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--models", nargs="+", default=["mm", "neural", "images"])
@@ -178,7 +193,21 @@ def main() -> None:
     parser.add_argument("--decoder-hidden", type=int, nargs="+", default=[128, 64])
     parser.add_argument("--out", default="bench_mmgpvae.json")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--test-trials", type=int, default=None, help="held-out trials (default: 20 %%)"
+    )
+    parser.add_argument("--lr-schedule", choices=("none", "cosine"), default="none")
+    parser.add_argument(
+        "--schedule-clock",
+        choices=("steps", "time"),
+        default="steps",
+        help="what drives --lr-schedule (time: the --max-time wall-clock budget)",
+    )
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     torch.set_num_threads(1)
     if args.jobs > 1:
         ctx = multiprocessing.get_context("spawn")
