@@ -27,6 +27,8 @@ class MultimodalBatch:
         extras: ground truth and labels (``true_*``, ``label*``), first dim ``batch``.
         static: True when samples carry no time axis.
         index: trial index of each row in the dataset it came from ``(batch,)`` (or None).
+        start: step of the source trial at which each row starts ``(batch,)`` (long; windows
+            of a recording), or None (whole trials, or unknown).
         observed: whether the model conditions on ``obs`` (False: the guide still reads the
             data, the model samples every observe site; see :meth:`without_observations`).
         time_origin: absolute time of each row's first step ``(batch,)``, float64 (never cast
@@ -42,6 +44,7 @@ class MultimodalBatch:
     extras: dict[str, Tensor] = field(default_factory=dict)
     static: bool = False
     index: Tensor | None = None
+    start: Tensor | None = None
     observed: bool = True
     time_origin: Tensor | None = None
 
@@ -192,6 +195,7 @@ class MultimodalBatch:
             inputs=move(self.inputs),
             extras={k: move(v) for k, v in self.extras.items()},
             index=move(self.index),
+            start=move(self.start),
             # float64 on purpose: a float32 origin would reintroduce the rounding it avoids
             time_origin=None if self.time_origin is None else self.time_origin.to(device),
         )
@@ -246,5 +250,6 @@ class MultimodalBatch:
             inputs=take(self.inputs),
             extras={k: v[rows] for k, v in self.extras.items()},
             index=take(self.index),
+            start=take(self.start),
             time_origin=take(self.time_origin),
         )

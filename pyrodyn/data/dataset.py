@@ -343,7 +343,7 @@ class MultimodalDataset:
         stamps = take(self.time).double()
         origin = stamps[:, 0].clone()
         dtype = next(iter(self.data.values())).dtype
-        return MultimodalBatch.from_tensors(
+        out = MultimodalBatch.from_tensors(
             {m: take(x) for m, x in self.data.items()},
             times=(stamps - origin[:, None]).to(dtype),
             time_origin=origin,
@@ -351,6 +351,8 @@ class MultimodalDataset:
             inputs=None if self.inputs is None else take(self.inputs),
             extras={k: take_extra(v) for k, v in self.extras.items()},
         )._with_index(idx)
+        out.start = None if steps is None else steps[:, 0].clone()
+        return out
 
     def sample_batch(
         self,

@@ -1,8 +1,10 @@
 """Posterior diagnostics of fitted models (the only part of pyrodyn that uses ArviZ).
 
 ArviZ export, importance-weighted checks of the guide (IWAE, PSIS k-hat, ESS, amortisation gap),
-leave-one-trial-out per modality and posterior predictive checks; exact Kalman filtering and
-RTS smoothing of linear-Gaussian state-space models, the ground truth these are tested against.
+leave-one-trial-out per modality, posterior predictive checks, simulation-based calibration of
+the amortised posterior (:func:`sbc`) and leave-future-out cross-validation of dynamical models
+(:func:`lfo`); exact Kalman filtering and RTS smoothing of linear-Gaussian state-space models,
+the ground truth these are tested against.
 
 Only :mod:`pyrodyn.diagnostics.arviz_adapter` imports ArviZ.
 """
@@ -26,19 +28,23 @@ from pyrodyn.diagnostics.kalman import (
     posterior_sample,
     rts_smoother,
 )
+from pyrodyn.diagnostics.lfo import LFOResult, lfo
 from pyrodyn.diagnostics.loo import LooResult, compare, loo, loo_all
 from pyrodyn.diagnostics.ppc import coverage, dynamics_checks, pit, ppc_summary
 from pyrodyn.diagnostics.psis import KHAT_THRESHOLD, effective_sample_size, psis
 from pyrodyn.diagnostics.sampling import PosteriorDraws, draw_posterior, select_trials
+from pyrodyn.diagnostics.sbc import SBCResult, sbc
 
 __all__ = [
     "KHAT_THRESHOLD",
     "ImportanceDiagnostics",
     "KalmanFilterResult",
     "KalmanSmootherResult",
+    "LFOResult",
     "LinearGaussianSSM",
     "LooResult",
     "PosteriorDraws",
+    "SBCResult",
     "amortisation_gap",
     "compare",
     "coverage",
@@ -52,6 +58,7 @@ __all__ = [
     "iwae_bound",
     "kalman_filter",
     "kalman_smoother",
+    "lfo",
     "loo",
     "loo_all",
     "pit",
@@ -60,6 +67,7 @@ __all__ = [
     "ppc_summary",
     "psis",
     "rts_smoother",
+    "sbc",
     "select_trials",
     "to_inference_data",
 ]

@@ -67,6 +67,8 @@ class ImportanceDiagnostics:
         khat: PSIS k-hat of the ratios.
         ess: effective sample size of the Pareto-smoothed weights (out of K).
         trial: index of each trial in the source data.
+        start: step of the source trial at which each row starts (windows of a recording), or
+            None (whole trials); rows are labelled ``(trial, start)``.
         amortisation_gap: ELBO gained by refining the guide per trial (None if unavailable).
         constant: trials whose ratios are constant (the guide is exact there; k-hat is inf by
             convention and the trial is not flagged).
@@ -80,6 +82,7 @@ class ImportanceDiagnostics:
     trial: np.ndarray
     amortisation_gap: np.ndarray | None = None
     constant: np.ndarray | None = None
+    start: np.ndarray | None = None
 
     @property
     def khat_estimable(self) -> bool:
@@ -126,6 +129,9 @@ class ImportanceDiagnostics:
                 for i in range(self.iwae.shape[0])
             ],
         }
+        if self.start is not None:
+            for row, start in zip(out["per_trial"], self.start):
+                row["start"] = int(start)
         if not self.khat_estimable:
             out["khat_note"] = (
                 f"k-hat needs K >= 25 draws per trial for a Pareto tail fit; K = "
@@ -155,6 +161,7 @@ def importance_from_draws(draws: PosteriorDraws) -> ImportanceDiagnostics:
         ess=effective_sample_size(smoothed),
         trial=trial,
         constant=constant,
+        start=None if draws.source_start is None else np.asarray(draws.source_start),
     )
 
 

@@ -110,7 +110,16 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
             f"Trials with k-hat > {thr} (importance-weighted estimates unreliable): {len(flagged)}",
             "",
         ]
-        if flagged:
+        if flagged and any("start" in r for r in flagged):
+            # windows of a recording: the trial alone does not say which window
+            out += _table(
+                ["trial", "start step", "k-hat", "IWAE", "ELBO", "ESS"],
+                [
+                    [r["trial"], r.get("start", 0), r["khat"], r["iwae"], r["elbo"], r["ess"]]
+                    for r in flagged
+                ],
+            )
+        elif flagged:
             out += _table(
                 ["trial", "k-hat", "IWAE", "ELBO", "ESS"],
                 [[r["trial"], r["khat"], r["iwae"], r["elbo"], r["ess"]] for r in flagged],

@@ -48,6 +48,7 @@ class PosteriorDraws:
         static: whether the trials have no time axis.
         times: ``(B, T)`` time stamps (None for static data).
         source_trial: ``(B,)`` index of each trial in the data it came from.
+        source_start: ``(B,)`` step of that trial at which each row starts (windows), or None.
         extras: the batch's ground truth and labels (``true_*``, ``label*``), first dim ``B``.
     """
 
@@ -63,6 +64,7 @@ class PosteriorDraws:
     static: bool
     times: np.ndarray | None = None
     source_trial: np.ndarray | None = None
+    source_start: np.ndarray | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -356,5 +358,6 @@ def _assemble(batch: MultimodalBatch, chunks: list[tuple]) -> PosteriorDraws:
         static=batch.static,
         times=None if batch.times is None else batch.times.detach().cpu().numpy(),
         source_trial=None if batch.index is None else batch.index.detach().cpu().numpy(),
+        source_start=None if batch.start is None else batch.start.detach().cpu().numpy(),
         extras={k: v.detach().cpu().numpy() for k, v in batch.extras.items()},
     )

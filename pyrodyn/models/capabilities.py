@@ -14,6 +14,7 @@ from typing import Any, ClassVar, TypeVar
 from torch import Tensor
 
 from pyrodyn.data.batch import MultimodalBatch
+from pyrodyn.priors.base import LatentPrior
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -118,6 +119,27 @@ class Imputes(Capability):
         """Modality -> prediction ``(B, [T,] *features)`` from the ``available`` modalities."""
 
 
+class HasProperPrior(Capability):
+    """Data can be simulated from the model alone: a proper prior on every latent site.
+
+    Every latent site has a proper prior that does not read the data, and the joint density is
+    those priors times the likelihoods (no ``pyro.factor`` terms), so tracing ``model`` on
+    :meth:`MultimodalBatch.without_observations` draws latents from the prior and observations
+    from the likelihoods (what simulation-based calibration needs). A model whose parts do not
+    allow it in a given configuration names them in :meth:`improper_priors`.
+    """
+
+    _capability: ClassVar[bool] = True
+
+    def improper_priors(self) -> list[str]:
+        """Names of the latent priors that are improper or read the data (empty: none)."""
+        return [
+            name or type(mod).__name__
+            for name, mod in self.named_modules()  # type: ignore[attr-defined]
+            if isinstance(mod, LatentPrior) and (not mod.is_proper or mod.needs_posteriors)
+        ]
+
+
 def require(model: Any, capability: type, action: str) -> None:
     """Raises ``TypeError`` naming the model and the capability ``action`` needs."""
     if not isinstance(model, capability):
@@ -133,6 +155,7 @@ __all__ = [
     "ForecastsFromContext",
     "Generates",
     "HasInstanceCode",
+    "HasProperPrior",
     "Imputes",
     "require",
     "required",

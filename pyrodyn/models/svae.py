@@ -29,7 +29,7 @@ from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.dynamics.base import DynamicsModel, LinearDynamics
 from pyrodyn.likelihoods.base import Likelihood
 from pyrodyn.models.base import GenerativeModel
-from pyrodyn.models.capabilities import ForecastsAhead, Generates
+from pyrodyn.models.capabilities import ForecastsAhead, Generates, HasProperPrior
 from pyrodyn.nn.decoders import Decoder, LinearDecoder, MLPDecoder
 from pyrodyn.nn.encoders.base import Encoder
 from pyrodyn.nn.encoders.temporal_conv import TemporalConvEncoder, concat_observations
@@ -39,7 +39,7 @@ from pyrodyn.priors.guide import GuideFamily, MeanField
 from pyrodyn.priors.structured import guide_family as named_guide_family
 
 
-class SVAE(GenerativeModel, Generates, ForecastsAhead):
+class SVAE(GenerativeModel, Generates, ForecastsAhead, HasProperPrior):
     """Sequential VAE: amortised per-step Gaussian posterior, Markov dynamical prior.
 
     Args:

@@ -123,6 +123,9 @@ class LatentPrior(PyroModule):
     slot_shapes: ClassVar[frozenset[str]] = frozenset({SEQUENCE})
     #: Whether the prior needs the unimodal posteriors in its context (data-dependent priors).
     needs_posteriors: ClassVar[bool] = False
+    #: Whether the density is proper (normalisable, with a sampler): data can be simulated from
+    #: it (simulation-based calibration needs that); False for the flat prior.
+    is_proper: ClassVar[bool] = True
 
     def __init__(self, latent_dim: int) -> None:
         super().__init__()
@@ -193,6 +196,25 @@ class LatentPrior(PyroModule):
     def log_prob(self, value: Tensor, ctx: PriorContext) -> Tensor:
         """Log density of site values ``(..., B, *site_shape)`` -> ``(..., B)``."""
         return self.distribution(ctx).log_prob(value)
+
+    def continuation(self, prefix: Tensor, ctx: PriorContext) -> Tensor:
+        """Draws the rest of a trajectory from the prior given its first steps.
+
+        ``z_{n+1:T} ~ p(z_{n+1:T} | z_{1:n})`` for a time-domain sequence site (leave-future-out
+        CV extends posterior draws of a prefix with it). Optional: priors with a tractable
+        conditional implement it (a Markov prior iterates its transition).
+
+        Args:
+            prefix: ``(..., B, n, D)`` the first ``n`` steps (leading sample dims allowed).
+            ctx: the context of the whole ``T > n`` steps.
+
+        Returns:
+            ``(..., B, T - n, D)``.
+
+        Raises:
+            NotImplementedError: the prior has no continuation (the default).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not draw continuations")
 
 
 def check_slot(

@@ -115,3 +115,27 @@ class DynamicalPrior(LatentPrior):
             inputs=ctx.inputs,
             step_mask=ctx.step_mask(),
         )
+
+    def continuation(self, prefix: Tensor, ctx: PriorContext) -> Tensor:
+        """``z_{t+1} = F(z_t, u_t) + sigma * eps`` from the last step of ``prefix``.
+
+        Args:
+            prefix: ``(..., B, n, M)`` the first ``n`` steps.
+            ctx: the context of all ``T > n`` steps (its inputs drive the steps).
+
+        Returns:
+            ``(..., B, T - n, M)``.
+        """
+        n, total = prefix.shape[-2], ctx.num_steps
+        if total is None or not 1 <= n < total:
+            raise ValueError(
+                f"a continuation needs 1 <= n < T prefix steps, got n = {n} and T = {total}"
+            )
+        z, out = prefix[..., -1, :], []
+        for t in range(n, total):
+            # inputs[:, t - 1] drives the step to z_t, as in MarkovTrajectory
+            u = None if ctx.inputs is None else ctx.inputs[:, t - 1]
+            z = self.dynamics.step(z, u)
+            z = z + self.noise_scale * torch.randn_like(z)
+            out.append(z)
+        return torch.stack(out, dim=-2)

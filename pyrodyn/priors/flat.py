@@ -75,6 +75,7 @@ class FlatPrior(LatentPrior):
     """
 
     slot_shapes = frozenset({SEQUENCE, STATIC})
+    is_proper = False
 
     def distribution(self, ctx: PriorContext) -> dist.TorchDistribution:
         """The flat density with batch ``(B,)`` and event ``([T,] D)``."""

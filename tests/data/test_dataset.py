@@ -54,8 +54,15 @@ def test_windows_are_contiguous_slices():
         trial, start = b.index[i], int(b.time_origin[i])
         assert b.times[i, 0] == 0.0
         assert torch.equal(b.obs["a"][i], ds.data["a"][trial, start : start + 10])
+        assert int(b.start[i]) == start  # the window's first step in its trial
     w = ds.windows(10)
     assert w.num_sequences == 3 * 5
+    assert w.index.tolist() == [0] * 5 + [1] * 5 + [2] * 5
+    assert w.start.tolist() == [0, 10, 20, 30, 40] * 3
+    # rows and devices keep the labels; whole trials have no start
+    assert w[torch.tensor([6, 0])].start.tolist() == [10, 0]
+    assert w.to("cpu").start.tolist() == w.start.tolist()
+    assert ds.batch().start is None
 
 
 def test_lengths_default_to_last_observed_step_and_bound_windows():

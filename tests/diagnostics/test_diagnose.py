@@ -61,6 +61,20 @@ def test_flagged_trials_are_listed(make_model, lg_batch, tmp_path):
     assert "| trial | k-hat |" in md
 
 
+def test_windows_of_one_recording_are_labelled_by_trial_and_start(make_model, tmp_path):
+    model = make_model(guide_shift=1.0)
+    recording = model.simulate(1, 60).obs["x"][0].numpy()  # (time, features): one recording
+    data = MultimodalDataset({"x": recording})
+    summary = diagnose(
+        model, data, tmp_path, num_samples=40, window=20, amortisation_steps=0, figures=False
+    )
+    rows = summary["importance"]["per_trial"]
+    assert [(r["trial"], r["start"]) for r in rows] == [(0, 0), (0, 20), (0, 40)]
+    md = (tmp_path / "diagnostics.md").read_text()
+    assert "| trial | start step | k-hat |" in md
+    assert "| 0 | 20 |" in md and "| 0 | 40 |" in md
+
+
 def test_bad_inputs(make_model, lg_batch, tmp_path):
     with pytest.raises(ValueError, match="num_samples \\(K\\) must be an integer >= 1"):
         diagnose(make_model(), lg_batch, tmp_path, num_samples=0)

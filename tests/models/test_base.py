@@ -171,3 +171,26 @@ def test_capabilities_are_declared_not_sniffed():
 
         class Half(TinyVAE, Generates):
             pass
+
+
+def test_proper_prior_capability_names_improper_and_data_dependent_priors():
+    from pyrodyn.models.capabilities import HasProperPrior
+    from pyrodyn.models.svae import SVAE
+    from pyrodyn.priors.flat import FlatPrior
+
+    assert not isinstance(TinyVAE(), HasProperPrior)
+    assert SVAE({"x": Gaussian(2)}, 3).improper_priors() == []
+    flat = SVAE({"x": Gaussian(2)}, 3, prior=FlatPrior(3))
+    assert isinstance(flat, HasProperPrior) and flat.improper_priors() == ["prior"]
+
+    class DataDependent(FlatPrior):
+        is_proper = True
+        needs_posteriors = True
+
+    class WithPriors(TinyVAE, HasProperPrior):
+        def __init__(self) -> None:
+            super().__init__()
+            self.shared = FlatPrior(2)
+            self.private = nn.ModuleDict({"g": DataDependent(2)})
+
+    assert WithPriors().improper_priors() == ["shared", "private.g"]

@@ -66,3 +66,34 @@ def test_bad_inputs():
         DynamicalPrior(LinearDynamics(2), noise_scale=0.0)
     with pytest.raises(ValueError, match="needs sequences"):
         DynamicalPrior(LinearDynamics(2)).distribution(PriorContext(num_sequences=2))
+
+
+def test_continuation_has_the_transition_moments():
+    """Two steps after z_n: means A z_n + b and A(A z_n + b) + b + C u, covariances s^2 I and
+    s^2 (A A^T + I), computed with numpy from the parameters."""
+    import numpy as np
+
+    torch.manual_seed(0)
+    dyn = LinearDynamics(2, input_dim=1).double()
+    with torch.no_grad():
+        dyn.A.copy_(torch.tensor([[0.8, 0.3], [-0.2, 0.9]]))
+        dyn.b.copy_(torch.tensor([0.1, -0.4]))
+        dyn.C.copy_(torch.tensor([[1.0], [0.5]]))
+    prior = DynamicalPrior(dyn, noise_scale=0.3).double()
+    inputs = torch.tensor([[[0.0], [0.0], [2.0], [7.0]]], dtype=torch.float64)  # (B=1, T=4, 1)
+    ctx = PriorContext(num_sequences=1, num_steps=4, inputs=inputs)
+    prefix = torch.tensor([[[9.0, 9.0], [1.0, -1.0]]], dtype=torch.float64)  # n = 2
+    with torch.no_grad():
+        z = prior.continuation(prefix.expand(200_000, 1, 2, 2), ctx)
+    assert z.shape == (200_000, 1, 2, 2)
+    a, b, c = (p.detach().numpy() for p in (dyn.A, dyn.b, dyn.C))
+    m1 = a @ np.array([1.0, -1.0]) + b + c @ np.array([0.0])  # u_2 drives z_3 (0-based t - 1)
+    m2 = a @ m1 + b + c @ np.array([2.0])
+    cov2 = 0.09 * (a @ a.T + np.eye(2))
+    x = z[:, 0].numpy()
+    np.testing.assert_allclose(x[:, 0].mean(0), m1, atol=0.005)
+    np.testing.assert_allclose(x[:, 1].mean(0), m2, atol=0.005)
+    np.testing.assert_allclose(np.cov(x[:, 0].T), 0.09 * np.eye(2), atol=0.002)
+    np.testing.assert_allclose(np.cov(x[:, 1].T), cov2, atol=0.003)
+    with pytest.raises(ValueError, match="1 <= n < T prefix steps, got n = 4 and T = 4"):
+        prior.continuation(torch.zeros(1, 4, 2, dtype=torch.float64), ctx)
