@@ -109,17 +109,17 @@ def _evaluate(args: argparse.Namespace, run_dir: str) -> dict[str, float]:
             selected = int(rows["step"][finite][np.argmin(rows["score"][finite])])
     if args.latent:
         from pyrodyn.metrics.latent import latent_d_stsp
+        from pyrodyn.metrics.latent_affine import affine_latent_d_stsp
 
-        k = model.forcing_dim
-        fit_latent = model.encode(train.batch())["latent"][0].double().numpy()
+        k = model.forcing_dim  # the generated latent's first K units, the encoder's too
+        fit_latent = model.encode(train.batch())["latent"][0, :, :k].double().numpy()
         z_gen = gen["latent"][0, :, :k].double().numpy()
-        score = latent_d_stsp(
-            z_gen,
-            x_true_state=x_true,
-            fit_latent=fit_latent,
-            fit_state=x_train,
-            standardize_latent=False,
-        )
+        pair = {"x_true_state": x_true, "fit_latent": fit_latent, "fit_state": x_train}
+        if getattr(args, "align", "procrustes") == "affine":
+            gen_ok = np.isfinite(z_gen).all()  # a diverged run scores NaN
+            score = affine_latent_d_stsp(z_gen, **pair) if gen_ok else float("nan")
+        else:
+            score = latent_d_stsp(z_gen, **pair, standardize_latent=False)
         return {
             "d_stsp": score,
             "d_h": float("nan"),
@@ -169,8 +169,15 @@ def main() -> None:
     p.add_argument(
         "--latent",
         action="store_true",
-        help="score the generated latent against TRUTH[--modality] after a Procrustes alignment "
-        "(labels-only reconstructions; latent_d_stsp)",
+        help="score the generated latent against TRUTH[--truth-key or --modality] after an "
+        "alignment fitted on the encoder latents of the training part (see --align)",
+    )
+    p.add_argument(
+        "--align",
+        choices=("procrustes", "affine"),
+        default="procrustes",
+        help="--latent: Procrustes after PCA whitening (latent_d_stsp) or a least-squares affine "
+        "map (affine_latent_d_stsp)",
     )
     p.add_argument(
         "--jobs", type=int, default=1, help="fits run concurrently (one torch thread each)"

@@ -12,6 +12,26 @@ with ``OMP/MKL/OPENBLAS_NUM_THREADS=1`` and the same wall-clock budget:
   on the training part only (scripts/peer_models.py: ``run_esn``, ``SPACE``), the search and
   the final run within ``--budget`` s. pyrodyn: ``pyrodyn fit`` of the shipped MTF config with
   ``fit.max_time=--budget``, scored by scripts/bench_mtf.py.
+* ``lorenz63_op`` / ``lorenz63_labels`` (issue 17 item 3, reconstruction from channels that do
+  not show the state): Lorenz-63 from the 8 ordinal + 3 Poisson channels alone of the shipped
+  ``train_noisy.npz`` (truth: the noise-free ``gaussian`` of ``train.npz``, the z-scored state),
+  and from the 8-class one-hot octant labels alone of ``pyrodyn data lorenz63_symbolic`` (its
+  own simulation, dt 0.05, 100000 steps; truth: its ``true_state``, the noise-free z-scored
+  state). Train on the first 50000 steps, score steps 50000-99999. Score of both sides:
+  D_stsp (10 bins +-2 sd) of a free-running latent trajectory (``--steps`` after ``--burn-in``)
+  after a least-squares **affine map to the true state fitted on the training part**
+  (``pyrodyn.metrics.latent_affine.affine_latent_d_stsp``); no D_H. pyrodyn: the shipped
+  configs ``mtf_lorenz63_ordinal_poisson`` / ``mtf_lorenz63_symbolic`` with
+  ``fit.max_time=--budget``; the map goes from the encoder latents of the training steps (first
+  K units) to the true training state and is applied to the generated latent (bench_mtf.py
+  ``--latent --align affine``). Peer: the ESN fed the codes as numbers (11 channels: ordinal
+  codes and counts; 8 one-hot channels for the labels), z-scored per channel on the training
+  part, trained for one-step prediction of them, hyper-parameters chosen as for ``lorenz63`` on
+  the codes of the training part only, free-running. Its **reservoir state** is the analogue of
+  pyrodyn's latent (the state the model runs forward; the read-out plays the decoder): the map
+  goes from the teacher-forced reservoir states of the training part to the true training state
+  and is applied to the free-run reservoir states (scripts/peer_models.py ``run_esn_latent``;
+  the same score of its predicted channels is reported beside it).
 * ``digits``: the rotating digits + Poisson spikes simulation of scripts/bench_mmgpvae.py;
   latents scored by affine maps fitted on the training trials, R^2 on the held-out trials.
   Peer: elephant GPFA on the spikes alone; pyrodyn: MM-GPVAE with ``fit.max_time=--digits-budget``.
@@ -21,6 +41,8 @@ them. Usage::
 
     .venv/bin/python scripts/bench_peers.py --seeds 0 1 2 --out runs/bench-peers --write-benchmarks
     .venv/bin/python scripts/bench_peers.py --tasks lorenz63 --seeds 0 --sides peer   # ESN alone
+    .venv/bin/python scripts/bench_peers.py --tasks lorenz63_op lorenz63_labels --seeds 0 1 2
+    # a wider read-out ridge grid for the ESN (stated in the tables): --esn-ridges 1e-6 1e-4 1e-2 1
 """
 
 from __future__ import annotations
@@ -28,9 +50,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -41,9 +63,24 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = ("lorenz63", "rossler", "lorenz96", "digits")
+TASKS = ("lorenz63", "rossler", "lorenz96", "lorenz63_op", "lorenz63_labels", "digits")
+#: tasks scored on a latent trajectory after an affine map to the true state (item 3)
+LATENT_TASKS = ("lorenz63_op", "lorenz63_labels")
+#: DSR task -> the shipped config of the pyrodyn side
+CONFIGS = {
+    "lorenz63": "mtf_lorenz63",
+    "rossler": "mtf_rossler",
+    "lorenz96": "mtf_lorenz96",
+    "lorenz63_op": "mtf_lorenz63_ordinal_poisson",
+    "lorenz63_labels": "mtf_lorenz63_symbolic",
+}
+#: DSR task -> the arrays of its training file that both sides see (default: gaussian)
+INPUTS = {"lorenz63_op": ("ordinal", "poisson"), "lorenz63_labels": ("octant",)}
+#: DSR task -> the `pyrodyn data` set written for it (tasks on the shipped recording: none)
+DATASETS = {"rossler": "rossler", "lorenz96": "lorenz96", "lorenz63_labels": "lorenz63_symbolic"}
 PEER_PACKAGES = {"dsr": ("reservoirpy",), "digits": ("elephant", "neo", "quantities")}
 SECTION = "## Peers side by side (issue 17)"
+MARKER = re.compile(r"<!-- bench_peers task: (\S+) -->")
 THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
@@ -68,10 +105,24 @@ def load_script(name: str):
 
 def dsr_files(task: str, args: argparse.Namespace) -> tuple[str, str, str]:
     """(training file, truth file, truth key) of a DSR task."""
-    if task == "lorenz63":
+    if task not in DATASETS:  # the shipped recording
         return args.l63_data, args.l63_truth, "gaussian"
-    path = os.path.join(args.out, "data", f"{task}.npz")
+    path = os.path.join(args.out, "data", f"{DATASETS[task]}.npz")
     return path, path, "true_state"
+
+
+def read_inputs(path: str, keys: tuple[str, ...]) -> np.ndarray:
+    """The arrays ``keys`` of ``path`` side by side, ``(T, channels)`` float64, in that order."""
+    with np.load(path) as f:
+        missing = [k for k in keys if k not in f.files]
+        if missing:
+            raise ValueError(f"{path} has no array {missing}; it holds {sorted(f.files)}")
+        cols = [np.asarray(f[k], dtype=np.float64) for k in keys]
+    cols = [c[:, None] if c.ndim == 1 else c for c in cols]
+    if any(c.ndim != 2 or c.shape[0] != cols[0].shape[0] for c in cols):
+        shapes = {k: c.shape for k, c in zip(keys, cols)}
+        raise ValueError(f"{path}: the arrays {shapes} are not (T, channels) of one length T")
+    return np.hstack(cols)
 
 
 def worker(side: str, task: str, seed: int, args: argparse.Namespace) -> dict:
@@ -94,27 +145,31 @@ def worker(side: str, task: str, seed: int, args: argparse.Namespace) -> dict:
             "wall_s": r["train_wall_s"],
         }
     data_path, truth_path, truth_key = dsr_files(task, args)
+    inputs = INPUTS.get(task, ("gaussian",))
     if side == "peer":
-        with np.load(data_path) as f:
-            u = np.asarray(f["gaussian"], dtype=np.float64)
+        peers = load_script("peer_models")
+        u = read_inputs(data_path, inputs)
         with np.load(truth_path) as f:
             truth = np.asarray(f[truth_key], dtype=np.float64)
         cut = u.shape[0] // 2  # the shipped configs' data.valid_fraction 0.5
-        return load_script("peer_models").run_esn(u[:cut], truth[cut:], seed, args, t0)
+        if task in LATENT_TASKS:
+            return peers.run_esn_latent(u[:cut], truth[:cut], truth[cut:], seed, args, t0)
+        return peers.run_esn(u[:cut], truth[cut:], seed, args, t0)
     mtf = load_script("bench_mtf")
     ns = argparse.Namespace(
-        config=str(ROOT / "configs" / f"mtf_{task}.yaml"),
+        config=str(ROOT / "configs" / f"{CONFIGS[task]}.yaml"),
         data=data_path,
         truth=truth_path,
         truth_key=truth_key,
-        modality="gaussian",
+        modality=inputs[0],
         seeds=[seed],
         max_time=args.budget,
         steps=args.steps,
         burn_in=args.burn_in,
         set=args.pyrodyn_set,
         out=os.path.join(args.out, task, f"seed{seed}", "pyrodyn"),
-        latent=False,
+        latent=task in LATENT_TASKS,
+        align="affine",
         jobs=1,
     )
     os.makedirs(ns.out, exist_ok=True)
@@ -146,110 +201,28 @@ def run_pair(task: str, seed: int, args: argparse.Namespace) -> dict:
     return out
 
 
-def _median(values: list[float], worst: float) -> float:
-    """Median with NaN (a diverged run) counted as ``worst``."""
-    return float(np.median([worst if math.isnan(v) else v for v in values]))
-
-
-def _fmt(value, digits: int) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, int) or digits == 0:
-        return f"{value:.0f}"
-    return f"{value:.{digits}f}" if math.isfinite(value) else "diverged"
-
-
-#: (header, side, key, digits, median: None, or the value a NaN counts as)
-DSR_COLS = [
-    ("ESN D_stsp", "peer", "d_stsp", 3, math.inf),
-    ("ESN D_H", "peer", "d_h", 3, math.inf),
-    ("ESN configs", "peer", "configs_tried", 0, None),
-    ("ESN wall s", "peer", "wall_s", 0, math.inf),
-    ("MTF D_stsp", "pyrodyn", "d_stsp", 3, math.inf),
-    ("MTF D_H", "pyrodyn", "d_h", 3, math.inf),
-    ("MTF steps (kept)", "pyrodyn", "fit_steps", 0, None),
-    ("MTF wall s", "pyrodyn", "wall_s", 0, math.inf),
-]
-DIGITS_COLS = [
-    ("GPFA shared", "peer", "shared", 3, -math.inf),
-    ("GPFA private spikes", "peer", "private_spikes", 3, -math.inf),
-    ("GPFA wall s", "peer", "wall_s", 0, math.inf),
-    ("MM-GPVAE shared", "pyrodyn", "shared", 3, -math.inf),
-    ("MM-GPVAE private spikes", "pyrodyn", "private_spikes", 3, -math.inf),
-    ("MM-GPVAE private images", "pyrodyn", "private_images", 3, -math.inf),
-    ("MM-GPVAE steps", "pyrodyn", "steps", 0, None),
-    ("MM-GPVAE wall s", "pyrodyn", "wall_s", 0, math.inf),
-]
-
-
 def task_table(task: str, rows: list[dict], args: argparse.Namespace, floor=None) -> str:
-    """Markdown of one task: every seed, the medians, the wall time of each side, notes."""
-    if task == "digits":
-        cols = DIGITS_COLS
-        head = (
-            f"### Rotating digits + Poisson spikes: GPFA vs MM-GPVAE ({args.digits_budget:g} s)\n\n"
-            f"{args.digits_trials - args.digits_test} training / {args.digits_test} held-out "
-            f"trials of T = {args.digits_steps}, 100 neurons; R^2 on the held-out trials of affine "
-            "maps fitted on the training trials. GPFA: x_dim 2 on the spikes alone, one bin per "
-            "step, its 2-D latent mapped to each target; MM-GPVAE: the shared and private "
-            "latents (1-D each), scripts/bench_mmgpvae.py's model with "
-            f"fit.max_time={args.digits_budget:g}."
-        )
-    else:
-        cols = DSR_COLS
-        head = (
-            f"### {task}: echo state network vs MTF ({args.budget:g} s)\n\n"
-            f"ESN search space: {load_script('peer_models').space_text()}; chosen per seed by "
-            f"D_stsp + D_H of a free run against the last {args.valid_steps} training steps "
-            "(the read-out's one-step residual noise added to it), search and final run within "
-            f"the budget. MTF: configs/mtf_{task}.yaml with fit.max_time={args.budget:g}. "
-            f"Scored on {args.steps} generated steps after {args.burn_in} burn-in."
-        )
-    lines = [head, "", "| seed | " + " | ".join(c[0] for c in cols) + " |"]
-    lines.append("|---" * (len(cols) + 1) + "|")
-    done = {s: [r[s] for r in rows if s in r and "error" not in r[s]] for s in ("peer", "pyrodyn")}
-    for r in rows:
-        cells = []
-        for _, side, key, digits, _ in cols:
-            v = r.get(side, {}).get(key)
-            cell = _fmt(v, digits)
-            if key == "fit_steps" and v is not None:
-                cell += f" ({r[side]['selected_step']})"
-            cells.append(cell)
-        lines.append(f"| {r['seed']} | " + " | ".join(cells) + " |")
-    med = []
-    for _, side, key, digits, worst in cols:
-        vals = [d[key] for d in done[side] if key in d]
-        med.append(f"**{_fmt(_median(vals, worst), digits)}**" if vals and worst else "")
-    lines.append("| **median** | " + " | ".join(med) + " |")
-    notes = []
-    for r in rows:
-        for side in ("peer", "pyrodyn"):
-            res = r.get(side, {})
-            if "error" in res:
-                notes.append(f"seed {r['seed']} {side} failed: {res['error']}")
-            elif "chosen" in res:
-                c = res["chosen"]
-                notes.append(
-                    f"seed {r['seed']}: the ESN chose {c['units']} units, sr {c['sr']:g}, leak "
-                    f"{c['leak']:g}, ridge {c['ridge']:g} ({res['configs_tried']} of "
-                    f"{res['configs_total']} configurations run, {res['configs_skipped']} skipped "
-                    f"for want of budget; search {res['search_s']:.0f} s)"
-                )
-    if floor:
-        notes.append(
-            f"floor (the noise-free training half against the tail): D_stsp {floor[0]:.4f}, "
-            f"D_H {floor[1]:.3f}"
-        )
-    return "\n".join([*lines, *([""] if notes else []), *(f"- {n}" for n in notes)]) + "\n"
+    """Markdown of one task (scripts/peer_tables.py): every seed, the medians, the wall time of
+    each side, notes."""
+    kind = "digits" if task == "digits" else "latent" if task in LATENT_TASKS else "dsr"
+    space = "" if kind == "digits" else load_script("peer_models").space_text(args)
+    return load_script("peer_tables").task_table(
+        task, rows, args, floor, kind=kind, config=CONFIGS.get(task, ""), space=space
+    )
 
 
-def dsr_floor(task: str, args: argparse.Namespace) -> tuple[float, float]:
-    """The noise-free training half scored against the held-out half."""
+def dsr_floor(task: str, args: argparse.Namespace) -> tuple[float, float | None]:
+    """The noise-free training half scored against the held-out half (D_stsp, D_H); for a
+    latent task as its latents are (the map then is the identity), without D_H."""
     _, truth_path, key = dsr_files(task, args)
     with np.load(truth_path) as f:
         truth = np.asarray(f[key], dtype=np.float64)
     cut = truth.shape[0] // 2
+    if task in LATENT_TASKS:
+        from pyrodyn.metrics.latent_affine import affine_latent_d_stsp
+
+        pair = {"fit_latent": truth[:cut], "fit_state": truth[:cut]}
+        return affine_latent_d_stsp(truth[:cut], truth[cut:], **pair), None
     return load_script("peer_models").scores(truth[cut:], truth[:cut], 20.0)
 
 
@@ -266,6 +239,54 @@ def replace_section(text: str, header: str, body: str) -> str:
     if not starts:
         return (text.rstrip("\n") + "\n\n" if text.strip() else "") + "".join(new)
     return "".join(lines[: starts[0]] + new + lines[starts[0] :])
+
+
+def task_blocks(text: str, header: str = SECTION) -> dict[str, str]:
+    """The per-task blocks of the section ``header`` of ``text`` (each from its marker line, see
+    :func:`task_block`, to the next marker or the end of the section), by task; ``{}`` if the
+    section is absent."""
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.startswith("## ")]
+    mine = [i for i in starts if lines[i].rstrip("\n") == header]
+    if not mine:
+        return {}
+    end = next((i for i in starts if i > mine[0]), len(lines))
+    blocks: dict[str, list[str]] = {}
+    current = None
+    for line in lines[mine[0] + 1 : end]:
+        found = MARKER.fullmatch(line.rstrip("\n"))
+        if found:
+            current = found.group(1)
+            blocks[current] = []
+        if current is not None:
+            blocks[current].append(line)
+    return {task: "".join(b).rstrip("\n") + "\n" for task, b in blocks.items()}
+
+
+def task_block(task: str, table: str, command: str, started: datetime) -> str:
+    """One task's table with its marker and the run that produced it."""
+    return (
+        f"<!-- bench_peers task: {task} -->\n{table.rstrip()}\n\n"
+        f"Run {started:%Y-%m-%d %H:%M} UTC on {machine()}:\n\n    {command}\n"
+    )
+
+
+def section_body(blocks: dict[str, str]) -> str:
+    """The section: its preamble, then the task blocks in the order of :data:`TASKS`."""
+    order = sorted(blocks, key=lambda t: (TASKS.index(t) if t in TASKS else len(TASKS), t))
+    intro = (
+        "Each seed runs the pyrodyn fit and the peer at the same time, one process each with "
+        "OMP/MKL/OPENBLAS_NUM_THREADS=1 and the same wall-clock budget. "
+        "`scripts/bench_peers.py --write-benchmarks` replaces the tables of the tasks it ran and "
+        "keeps the others; each table names the command and the machine that produced it."
+    )
+    return "\n".join([SECTION, "", intro, "", *(blocks[t].rstrip("\n") + "\n" for t in order)])
+
+
+def write_tasks(text: str, blocks: dict[str, str]) -> str:
+    """``text`` with the task blocks ``blocks`` written into :data:`SECTION`; the blocks of the
+    tasks not in ``blocks`` stay as they were."""
+    return replace_section(text, SECTION, section_body(task_blocks(text) | blocks))
 
 
 def machine() -> str:
@@ -287,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=50_000, help="generated steps scored")
     p.add_argument("--burn-in", type=int, default=1000)
     p.add_argument("--valid-steps", type=int, default=10_000, help="ESN selection segment")
+    p.add_argument(
+        "--esn-ridges",
+        type=float,
+        nargs="+",
+        help="read-out ridges the ESN search tries (default: peer_models.SPACE's)",
+    )
     p.add_argument("--digits-trials", type=int, default=260)
     p.add_argument("--digits-test", type=int, default=60)
     p.add_argument("--digits-steps", type=int, default=50)
@@ -319,13 +346,14 @@ def main() -> None:
     with open(os.path.join(args.out, "args.json"), "w") as f:
         json.dump({"args": vars(args), "command": command}, f, indent=1)
     started = datetime.now(timezone.utc)
-    results, parts = {}, []
+    results: dict = {}
+    blocks: dict[str, str] = {}
     for task in args.tasks:
         floor = None
         if task != "digits":
             path = dsr_files(task, args)[0]
             if not os.path.exists(path):
-                cmd = [sys.executable, "-m", "pyrodyn", "data", task, "--out", path]
+                cmd = [sys.executable, "-m", "pyrodyn", "data", DATASETS[task], "--out", path]
                 subprocess.run(cmd, check=True, env=dict(os.environ, **THREADS))
             floor = dsr_floor(task, args)
         rows = []
@@ -333,29 +361,16 @@ def main() -> None:
             rows.append(run_pair(task, seed, args))
             print(json.dumps({"task": task, **rows[-1]}, default=str)[:2000], flush=True)
         results[task] = {"rows": rows, "floor": floor}
-        parts.append(task_table(task, rows, args, floor))
-        print(parts[-1], flush=True)
-    body = "\n".join(
-        [
-            SECTION,
-            "",
-            f"Machine: {machine()}; {started:%Y-%m-%d %H:%M} UTC. Each seed runs the pyrodyn fit "
-            "and the peer at the same time, one process each with OMP/MKL/OPENBLAS_NUM_THREADS=1 "
-            "and the same wall-clock budget. Command:",
-            "",
-            f"    {command}",
-            "",
-            *parts,
-        ]
-    )
+        blocks[task] = task_block(task, task_table(task, rows, args, floor), command, started)
+        print(blocks[task], flush=True)
     with open(os.path.join(args.out, "peers.md"), "w") as f:
-        f.write(body)
+        f.write(section_body(blocks))
     with open(os.path.join(args.out, "peers.json"), "w") as f:
         summary = {"command": command, "started": started.isoformat(), "tasks": results}
         json.dump(summary, f, indent=1, default=str)
     if args.write_benchmarks:
         path = ROOT / "BENCHMARKS.md"
-        path.write_text(replace_section(path.read_text(), SECTION, body))
+        path.write_text(write_tasks(path.read_text(), blocks))
         print(f"wrote the section '{SECTION}' of {path}")
 
 

@@ -4,9 +4,10 @@ hyper-parameter search, and elephant GPFA on spike trains.
 Echo state network (Jaeger 2001; Pathak et al., Chaos 2017 for closed-loop attractor
 reconstruction): a fixed random leaky-tanh reservoir driven by the data, a ridge read-out of
 [input, state] trained for one-step prediction with teacher forcing, then run closed loop (the
-prediction is the next input). GPFA: Yu et al., J. Neurophysiol. 2009, as elephant implements it.
-Imports of reservoirpy / elephant happen inside the functions: they come from the optional extra
-``pyrodyn[peers]``.
+prediction is the next input); on channels that do not show the state (codes, counts, labels),
+:func:`run_esn_latent` scores its reservoir states after an affine map to the true state.
+GPFA: Yu et al., J. Neurophysiol. 2009, as elephant implements it. Imports of reservoirpy /
+elephant happen inside the functions: they come from the optional extra ``pyrodyn[peers]``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 #: the ESN search space; every reservoir (units, spectral radius, leak) is tried with every ridge
+#: (bench_peers.py --esn-ridges replaces the ridges)
 SPACE = {
     "units": (500, 1000),
     "sr": (0.8, 1.0, 1.2),
@@ -38,13 +40,27 @@ def search_order(order_seed: int = 0) -> list[tuple[int, float, float]]:
     return [grid[i] for i in np.random.default_rng(order_seed).permutation(len(grid))]
 
 
-def space_text() -> str:
+def ridges(args: argparse.Namespace | None = None) -> tuple[float, ...]:
+    """The read-out ridges searched: ``args.esn_ridges`` (``--esn-ridges``) or :data:`SPACE`'s.
+
+    Raises:
+        ValueError: a ridge that is not a positive finite number.
+    """
+    values = tuple(getattr(args, "esn_ridges", None) or SPACE["ridge"])
+    bad = [v for v in values if not (isinstance(v, (int, float)) and 0 < v < math.inf)]
+    if bad:
+        raise ValueError(f"ESN ridges must be positive finite numbers, got {bad}")
+    return values
+
+
+def space_text(args: argparse.Namespace | None = None) -> str:
     """The search space in words (printed with every table)."""
+    space = SPACE | {"ridge": ridges(args)}
 
     def braces(key: str) -> str:
-        return "{" + ", ".join(f"{v:g}" for v in SPACE[key]) + "}"
+        return "{" + ", ".join(f"{v:g}" for v in space[key]) + "}"
 
-    n = math.prod(len(v) for v in SPACE.values())
+    n = math.prod(len(v) for v in space.values())
     return (
         f"reservoir units {braces('units')} x spectral radius {braces('sr')} x leak "
         f"{braces('leak')} x ridge {braces('ridge')} ({n} configurations; input scaling 1, "
@@ -64,17 +80,23 @@ def scores(x_true: np.ndarray, x_gen: np.ndarray, sigma: float) -> tuple[float, 
     return float(d_stsp(x_true, x_gen, **opts)), float(d_h(x_true, x_gen, sigma=sigma))
 
 
-def free_run(reservoir, readout, u_last: np.ndarray, steps: int) -> np.ndarray:
+def free_run(reservoir, readout, u_last: np.ndarray, steps: int, keep_states: bool = False):
     """Closed loop from the reservoir's state after a teacher-forced run that ended on input
-    ``u_last``; the rows after a divergence are NaN."""
+    ``u_last``; the rows after a divergence are NaN. With ``keep_states`` also the reservoir
+    states ``(steps, units)``: row ``t`` is the state after taking in output row ``t``, as row
+    ``t`` of a teacher-forced run is the state after taking in input row ``t``."""
     out = np.full((steps, u_last.shape[0]), np.nan)
+    states = np.full((steps, reservoir.state["out"].size), np.nan) if keep_states else None
     y = readout.step(np.concatenate([u_last, reservoir.state["out"]]))
     for t in range(steps):
         if not np.all(np.abs(y) < DIVERGED):  # also catches NaN
             break
         out[t] = y
-        y = readout.step(np.concatenate([y, reservoir.step(y)]))
-    return out
+        x = reservoir.step(y)
+        if keep_states:
+            states[t] = x
+        y = readout.step(np.concatenate([y, x]))
+    return (out, states) if keep_states else out
 
 
 def fit_readout(u: np.ndarray, states: np.ndarray, ridge: float):
@@ -86,11 +108,9 @@ def fit_readout(u: np.ndarray, states: np.ndarray, ridge: float):
     return readout, (readout.run(feats) - u[WASHOUT + 1 :]).std(0)
 
 
-def run_esn(
-    u: np.ndarray, x_true: np.ndarray, seed: int, args: argparse.Namespace, t0: float
-) -> dict:
+def search(u: np.ndarray, seed: int, args: argparse.Namespace, t0: float) -> dict:
     """Searches :data:`SPACE` on the training part ``u`` within ``args.budget`` s (counted from
-    ``t0``), refits the best on all of ``u``, free-runs and scores against ``x_true``.
+    ``t0``), leaving room for the final run of the best on all of ``u``.
 
     Selection (training data only): fit on ``u[:-valid_steps]``, free-run ``burn_in +
     valid_steps`` steps, drop the burn-in, add Gaussian noise of the read-out's one-step residual
@@ -117,20 +137,21 @@ def run_esn(
         final += cost(units, "gen") * n_gen / (args.burn_in + n_val)
         return time.perf_counter() - t0 + extra + final <= args.budget
 
+    ridge_grid = ridges(args)
     best: dict = {"units": 0, "score": math.inf}
     tried: list[dict] = []
     skipped = 0
     for units, sr, leak in search_order():
         if tried and not room(units, sum(cost(units, k) for k in ("run", "ridge", "gen"))):
-            skipped += len(SPACE["ridge"])  # a smaller reservoir later in the order may still fit
+            skipped += len(ridge_grid)  # a smaller reservoir later in the order may still fit
             continue
         ta = time.perf_counter()
         reservoir = Reservoir(units, lr=leak, sr=sr, seed=seed)
         states = reservoir.run(u[:n_fit])
         c = {"run": time.perf_counter() - ta}
-        for i, ridge in enumerate(SPACE["ridge"]):
+        for i, ridge in enumerate(ridge_grid):
             if i and not room(units, c["ridge"] + c["gen"]):
-                skipped += len(SPACE["ridge"]) - i
+                skipped += len(ridge_grid) - i
                 break
             tb = time.perf_counter()
             readout, noise_sd = fit_readout(u[:n_fit], states, ridge)
@@ -145,24 +166,104 @@ def run_esn(
             tried.append(row)
             if not tried[1:] or row["score"] < best["score"]:
                 best = row
-    search_s = time.perf_counter() - t0
-    reservoir = Reservoir(best["units"], lr=best["leak"], sr=best["sr"], seed=seed)
-    readout, _ = fit_readout(u, reservoir.run(u), best["ridge"])
-    gen = free_run(reservoir, readout, u[-1], n_gen)[args.burn_in :]
-    wall = time.perf_counter() - t0
-    ds, dh = scores(x_true, gen, 20.0)
     return {
-        "d_stsp": ds,
-        "d_h": dh,
-        "wall_s": wall,
-        "search_s": search_s,
+        "search_s": time.perf_counter() - t0,
         "configs_tried": len(tried),
         "configs_skipped": skipped,  # for want of budget
-        "configs_total": math.prod(len(v) for v in SPACE.values()),
+        "configs_total": len(search_order()) * len(ridge_grid),
         "chosen": {k: best[k] for k in ("units", "sr", "leak", "ridge")},
         "chosen_valid": {k: best[k] for k in ("d_stsp", "d_h")},
         "search": tried,
     }
+
+
+def _final_reservoir(found: dict, seed: int):
+    from reservoirpy.nodes import Reservoir
+
+    c = found["chosen"]
+    return Reservoir(c["units"], lr=c["leak"], sr=c["sr"], seed=seed)
+
+
+def run_esn(
+    u: np.ndarray, x_true: np.ndarray, seed: int, args: argparse.Namespace, t0: float
+) -> dict:
+    """:func:`search` on the training part ``u``, the best refitted on all of ``u``, free-run
+    ``burn_in + steps`` steps and scored (burn-in dropped) against ``x_true``."""
+    found = search(u, seed, args, t0)
+    reservoir = _final_reservoir(found, seed)
+    readout, _ = fit_readout(u, reservoir.run(u), found["chosen"]["ridge"])
+    gen = free_run(reservoir, readout, u[-1], args.burn_in + args.steps)[args.burn_in :]
+    wall = time.perf_counter() - t0
+    ds, dh = scores(x_true, gen, 20.0)
+    return {"d_stsp": ds, "d_h": dh, "wall_s": wall} | found
+
+
+def standardise(u: np.ndarray) -> np.ndarray:
+    """Columns of ``u`` z-scored (a constant column is only centred); the ESN's input scaling of
+    1 expects inputs of unit scale, and codes 1..7 or counts would saturate its tanh units."""
+    u = np.asarray(u, dtype=np.float64)
+    if u.ndim != 2 or u.shape[0] < 2 or not np.all(np.isfinite(u)):
+        raise ValueError(f"inputs must be a finite (T >= 2, channels) array, got {u.shape}")
+    sd = u.std(axis=0)
+    return (u - u.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+
+
+def run_esn_latent(
+    codes: np.ndarray,
+    state_fit: np.ndarray,
+    x_true: np.ndarray,
+    seed: int,
+    args: argparse.Namespace,
+    t0: float,
+) -> dict:
+    """The ESN on channels that do not show the state (codes, counts, one-hot labels), scored as
+    pyrodyn's latent is: D_stsp after an affine map to the true state fitted on training data.
+
+    The codes of the training part, as numbers, z-scored per channel (:func:`standardise`, on the
+    training part), are the ESN's input and its one-step prediction target; :func:`search` picks
+    the hyper-parameters on them alone (the true state is never used to choose). The reservoir
+    state is the analogue of pyrodyn's latent (the state the model runs forward; the read-out is
+    the analogue of the decoder): a least-squares affine map from the teacher-forced reservoir
+    states of the training part (washout dropped) to the true training state ``state_fit`` is
+    applied to the reservoir states of the free run (burn-in dropped) and scored against
+    ``x_true`` by :func:`pyrodyn.metrics.latent_affine.affine_latent_d_stsp`, as the pyrodyn side
+    is. Also reported, ``d_stsp_outputs``: the same score of the free-run outputs (the predicted
+    channels), the map fitted from the teacher-forced predictions of ``u_{t+1}`` to the state at
+    ``t + 1``. Fitting and scoring happen after ``wall_s`` is taken (pyrodyn's scoring is outside
+    its budget too).
+    """
+    from pyrodyn.metrics.latent_affine import affine_latent_d_stsp
+
+    u = standardise(codes)
+    if state_fit.shape[0] != u.shape[0]:
+        raise ValueError(
+            f"state_fit must have one row per training step: {state_fit.shape[0]} rows for "
+            f"{u.shape[0]} steps"
+        )
+    found = search(u, seed, args, t0)
+    reservoir = _final_reservoir(found, seed)
+    states = reservoir.run(u)
+    readout, _ = fit_readout(u, states, found["chosen"]["ridge"])
+    gen, gen_states = free_run(
+        reservoir, readout, u[-1], args.burn_in + args.steps, keep_states=True
+    )
+    wall = time.perf_counter() - t0
+    gen, gen_states = gen[args.burn_in :], gen_states[args.burn_in :]
+    feats = np.hstack([u[WASHOUT:-1], states[WASHOUT:-1]])
+    pairs = {
+        "d_stsp": (gen_states, states[WASHOUT:], state_fit[WASHOUT:]),
+        "d_stsp_outputs": (gen, readout.run(feats), state_fit[WASHOUT + 1 :]),
+    }
+    out = {"wall_s": wall, "inputs": int(u.shape[1]), "latent": "reservoir states"}
+    for key, (z, fit_latent, fit_state) in pairs.items():
+        ok = np.all(np.isfinite(z))  # a diverged free run scores NaN
+        out[key] = (
+            affine_latent_d_stsp(z, x_true_state=x_true, fit_latent=fit_latent, fit_state=fit_state)
+            if ok
+            else float("nan")
+        )
+    out["score_s"] = time.perf_counter() - t0 - wall
+    return out | found
 
 
 def spike_times(counts: np.ndarray, bin_width: float) -> list[np.ndarray]:

@@ -24,6 +24,7 @@ from pyrodyn.metrics.fidelity import (
     zero_fraction_error,
 )
 from pyrodyn.metrics.latent import latent_d_stsp, latent_r2, procrustes_align
+from pyrodyn.metrics.latent_affine import affine_latent_d_stsp
 from pyrodyn.metrics.lyapunov import lyapunov_spectrum, max_lyapunov
 from pyrodyn.metrics.power_spectrum import d_h, d_h_mtf, power_spectrum
 from pyrodyn.metrics.prediction import prediction_error
@@ -33,6 +34,7 @@ __all__ = [
     "METRICS",
     "NEEDS_VOCABULARY",
     "MetricSpec",
+    "affine_latent_d_stsp",
     "autocorrelation",
     "autocorrelation_error",
     "autocorrelation_error_pearson",

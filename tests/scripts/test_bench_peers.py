@@ -121,3 +121,98 @@ def test_task_table_medians_count_divergence_as_worst(bench):
     assert "| **median** | **0.300** | **0.200** |  | **181** |  |  |  |  |" in lines
     assert "- seed 0 pyrodyn failed: exit 1" in lines
     assert any(line.startswith("- floor") and "0.0076" in line for line in lines)
+
+
+def test_read_inputs_stacks_the_named_arrays_in_order(bench, tmp_path):
+    rng = np.random.default_rng(0)
+    ordinal, poisson, labels = rng.integers(1, 8, (20, 8)), rng.poisson(1.0, (20, 3)), np.arange(20)
+    path = tmp_path / "d.npz"
+    np.savez(path, ordinal=ordinal, poisson=poisson, labels=labels, gaussian=np.zeros((20, 3)))
+    u = bench.read_inputs(str(path), ("ordinal", "poisson"))
+    assert u.dtype == np.float64 and u.shape == (20, 11)
+    np.testing.assert_array_equal(u, np.hstack([ordinal, poisson]))
+    np.testing.assert_array_equal(bench.read_inputs(str(path), ("labels",)), labels[:, None])
+    with pytest.raises(ValueError, match=r"has no array \['octant'\]; it holds \['gaussian', "):
+        bench.read_inputs(str(path), ("octant",))
+    np.savez(path, a=np.zeros((20, 2)), b=np.zeros((19, 2)))
+    with pytest.raises(ValueError, match=r"are not \(T, channels\) of one length T"):
+        bench.read_inputs(str(path), ("a", "b"))
+
+
+def test_item3_tasks_read_their_data_and_configs(bench):
+    args = SimpleNamespace(l63_data="noisy.npz", l63_truth="clean.npz", out="out")
+    assert bench.dsr_files("lorenz63_op", args) == ("noisy.npz", "clean.npz", "gaussian")
+    sym = str(pathlib.Path("out", "data", "lorenz63_symbolic.npz"))
+    assert bench.dsr_files("lorenz63_labels", args) == (sym, sym, "true_state")
+    assert bench.INPUTS["lorenz63_op"] == ("ordinal", "poisson")
+    shipped = {p.stem for p in (SCRIPTS.parent / "pyrodyn" / "configs").glob("*.yaml")}
+    assert set(bench.CONFIGS.values()) <= shipped
+    assert set(bench.LATENT_TASKS) <= set(bench.TASKS)
+
+
+def test_standardise_z_scores_columns_and_only_centres_constant_ones(models):
+    rng = np.random.default_rng(1)
+    u = np.c_[rng.integers(1, 8, (500, 2)), np.full(500, 3.0)]
+    z = models.standardise(u)
+    ref = (u[:, :2] - u[:, :2].mean(0)) / u[:, :2].std(0)
+    np.testing.assert_allclose(z[:, :2], ref, rtol=1e-12)
+    np.testing.assert_array_equal(z[:, 2], 0.0)
+    for bad in (np.ones(5), np.ones((1, 3)), np.array([[1.0, np.nan], [2.0, 3.0]])):
+        with pytest.raises(ValueError, match=r"inputs must be a finite \(T >= 2, channels\)"):
+            models.standardise(bad)
+
+
+def test_run_esn_latent_needs_one_state_row_per_step(models):
+    args = SimpleNamespace(budget=1.0, valid_steps=10, burn_in=0, steps=10)
+    codes = np.ones((10, 2)) * np.arange(10)[:, None]
+    with pytest.raises(ValueError, match="state_fit must have one row per training step: 9 rows"):
+        models.run_esn_latent(codes, np.zeros((9, 3)), np.zeros((5, 3)), 0, args, 0.0)
+
+
+def test_ridges_default_override_and_bad_values(models):
+    assert models.ridges() == models.SPACE["ridge"] == models.ridges(SimpleNamespace())
+    wide = SimpleNamespace(esn_ridges=[1e-6, 1e-4, 1e-2, 1.0])
+    assert models.ridges(wide) == (1e-6, 1e-4, 1e-2, 1.0)
+    assert "ridge {1e-06, 0.0001, 0.01, 1} (72 configurations;" in models.space_text(wide)
+    for bad in ([0.0], [-1.0], [math.inf], [math.nan]):
+        with pytest.raises(ValueError, match="ESN ridges must be positive finite numbers"):
+            models.ridges(SimpleNamespace(esn_ridges=bad))
+
+
+def test_latent_task_table(bench):
+    args = SimpleNamespace(budget=180.0, valid_steps=10000, steps=50000, burn_in=1000)
+    peer = {"d_stsp": 0.8, "d_stsp_outputs": math.nan, "configs_tried": 12, "wall_s": 179.0}
+    mtf = {"d_stsp": 0.25, "fit_steps": 2000, "selected_step": 2000, "wall_s": 185.0}
+    rows = [{"seed": 0, "peer": peer, "pyrodyn": mtf}]
+    lines = bench.task_table("lorenz63_op", rows, args, floor=(0.0078, None)).splitlines()
+    assert lines[0].startswith("### Lorenz-63 from the 8 ordinal (codes 1..7) + 3 Poisson")
+    assert "configs/mtf_lorenz63_ordinal_poisson.yaml with fit.max_time=180" in lines[2]
+    assert "| 0 | 0.800 | diverged | 12 | 179 | 0.250 | 2000 (2000) | 185 |" in lines
+    assert "- floor (the noise-free training half against the tail): D_stsp 0.0078" in lines
+    tables = _load("peer_tables")
+    with pytest.raises(ValueError, match="kind must be 'dsr', 'latent' or 'digits', got 'x'"):
+        tables.task_table("lorenz63", rows, args, kind="x", config="c", space="s")
+    with pytest.raises(ValueError, match="no description of the latent task 'rossler'"):
+        tables.task_table("rossler", rows, args, kind="latent", config="c", space="s")
+
+
+def test_writing_some_tasks_keeps_the_tables_of_the_others(bench):
+    from datetime import datetime, timezone
+
+    when = datetime(2026, 12, 6, 12, 0, tzinfo=timezone.utc)
+
+    def block(task, text):
+        return bench.task_block(task, f"### {task}\n\n{text}\n", f"run {task}", when)
+
+    doc = bench.write_tasks(DOC, {"lorenz63_op": block("lorenz63_op", "op v1")})
+    doc = bench.write_tasks(
+        doc, {"lorenz63": block("lorenz63", "l63 v1"), "digits": block("digits", "d")}
+    )
+    doc = bench.write_tasks(doc, {"lorenz63_op": block("lorenz63_op", "op v2")})
+    assert set(bench.task_blocks(doc)) == {"lorenz63", "lorenz63_op", "digits"}
+    assert "op v2" in doc and "op v1" not in doc and "l63 v1" in doc
+    # the order of TASKS, whatever the order of the runs; the other sections untouched
+    assert doc.index("l63 v1") < doc.index("op v2") < doc.index("### digits")
+    assert doc.count(bench.SECTION) == 1 and doc.endswith("## Older\n\nold text\n")
+    assert "    run lorenz63_op\n" in doc and "Run 2026-12-06 12:00 UTC on " in doc
+    assert bench.task_blocks(DOC) == {}
