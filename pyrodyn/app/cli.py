@@ -195,15 +195,21 @@ def add_diagnose(p: argparse.ArgumentParser) -> None:
     p.add_argument("-K", "--samples", type=int, default=100, help="guide draws per trial (K)")
     p.add_argument("--trials", type=int, default=64, help="trials (or windows) diagnosed")
     p.add_argument("--window", type=int, help="window length for a long recording")
-    p.add_argument(
-        "--amortisation-steps", type=int, default=100, help="per-trial refinement steps (0: skip)"
-    )
+    for flag, default, text in (
+        ("--amortisation-steps", 0, "refinement steps of the amortisation gap (0: skipped)"),
+        ("--sbc-sims", 200, "simulation-based calibration: simulated data sets (0: no SBC)"),
+        ("--sbc-draws", 99, "posterior draws per SBC simulation"),
+        ("--lfo-origins", 20, "leave-future-out CV: origins per held-out sequence (0: no LFO)"),
+        ("--lfo-sequences", 4, "held-out sequences (windows of a recording) for LFO"),
+        ("--lfo-horizon", 1, "steps predicted from each LFO origin"),
+    ):
+        p.add_argument(flag, type=int, default=default, help=f"{text} (default {default})")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the draws")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the draws, SBC and LFO")
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    """posterior.nc, importance diagnostics, LOO, PPCs, figures and diagnostics.md/json."""
+    """Verdicts (SBC, LFO, PPC, k-hat), posterior.nc, LOO, figures, diagnostics.md/json."""
     from pyrodyn.app.diagnose import diagnose_run
 
     out, summary = diagnose_run(
@@ -216,15 +222,15 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         amortisation_steps=args.amortisation_steps,
         figures=not args.no_figures,
         seed=args.seed,
+        sbc_simulations=args.sbc_sims,
+        sbc_draws=args.sbc_draws,
+        lfo_origins=args.lfo_origins,
+        lfo_sequences=args.lfo_sequences,
+        lfo_horizon=args.lfo_horizon,
     )
-    imp = summary["importance"]
-    line = (
-        f"k-hat > 0.7 in {imp['num_flagged']} of {imp['num_trials']} trials, "
-        f"mean IWAE {imp['iwae_mean']:.4g}"
-        if imp.get("applies")
-        else "importance diagnostics do not apply (is_elbo=False)"
-    )
-    print(f"{line}; wrote {os.path.join(out, 'diagnostics.md')} and {len(summary['files'])} files")
+    for v in summary["verdicts"]:
+        print(f"{v['question']} {v['status']} ({v['check']})")
+    print(f"wrote {os.path.join(out, 'diagnostics.md')} and {len(summary['files'])} files")
     return 0
 
 
@@ -352,7 +358,7 @@ COMMANDS: dict[
     "generate": ("free-running generation in data units", add_generate, cmd_generate),
     "encode": ("posterior-mean latents per trial", add_encode, cmd_encode),
     "evaluate": ("generate and compute metrics.json", add_evaluate, cmd_evaluate),
-    "diagnose": ("posterior.nc, k-hat/IWAE/LOO/PPC report and figures", add_diagnose, cmd_diagnose),
+    "diagnose": ("verdicts (SBC, LFO, PPC, k-hat), report and figures", add_diagnose, cmd_diagnose),
     "demo": ("embedded demo on data it generates itself", add_demo, cmd_demo),
     "convert": ("bring a run directory of an older pyrodyn up to date", add_convert, cmd_convert),
     "configs": (

@@ -1,19 +1,27 @@
-"""Posterior draws of a fitted model as ArviZ data (``InferenceData`` or ``DataTree``).
+"""Posterior draws of a fitted model as ArviZ data (``InferenceData``), laid out for ArviZ's LOO.
 
-Groups and dims (one chain: guide draws are i.i.d.):
+One ArviZ observation is one modality of one trial (a window of a recording acts as a trial):
+``az.loo``, ``az.compare``, ``az.plot_khat`` and ``az.plot_loo_pit`` with ``var_name=<modality>``
+/ ``y=<modality>`` run on the file and give the PSIS-LOO pyrodyn reports
+(:func:`pyrodyn.diagnostics.loo.psis_loo`). Groups and dims (one chain: guide draws are i.i.d.):
 
 * ``posterior``: every latent site of the guide ``(chain, draw, trial, time, latent)`` (sites
   with another shape, e.g. Fourier coefficients, get ``<site>_dim_<i>`` dims), the model's
   ``pyro.deterministic`` sites, and global random parameters ``(chain, draw, ...)``;
-* ``posterior_predictive``: one variable per modality ``(chain, draw, trial, time,
-  <modality>_feature)``;
-* ``log_likelihood``: pointwise ``log p(x_m | z)`` per modality ``(chain, draw, trial, time)``
-  (missing entries contribute 0);
-* ``observed_data``: the observations ``(trial, time, <modality>_feature)``, NaN where missing;
-* ``sample_stats``: ``log_weight`` = ``log p(x, z) - log q(z | x)``, ``log_prior``, ``log_q``,
-  each ``(chain, draw, trial)``;
-* ``constant_data``: ``times`` ``(trial, time)`` and ``source_trial`` ``(trial,)``.
+* ``log_likelihood``: ``<modality>`` ``(chain, draw, trial)``, ``log p(x_{i,m} | z)`` summed
+  over the trial's steps and features (missing entries contribute 0);
+* ``observed_data`` / ``posterior_predictive``: ``<modality>`` ``(trial,)`` /
+  ``(chain, draw, trial)``, the trial's mean over its observed entries (the test quantity of
+  ``az.plot_loo_pit``, whose observation dims must be the log-likelihood's), and
+  ``<modality>_full`` ``(trial, time, <modality>_feature)`` / ``(chain, draw, trial, time, ...)``,
+  the observations (NaN where missing) and their replications;
+* ``sample_stats``: ``log_weight`` = ``log p(x, z) - log q(z | x)``, ``log_prior``, ``log_q`` and,
+  per modality, ``log_ratio_<modality>`` = ``log p(x_m | z) + log p(z) - log q(z | x)`` (the
+  ratios of pyrodyn's second estimator, ``is_marginal``), each ``(chain, draw, trial)``;
+* ``constant_data``: ``times`` ``(trial, time)``.
 
+Every group with a ``trial`` dim carries the coordinates ``source_trial`` (the trial of the
+source data) and, for windows, ``start`` (its first step); the groups' attrs name the estimators.
 Static data has no ``time`` dim. Site names are sanitised (:func:`var_name`).
 """
 
@@ -27,6 +35,7 @@ import numpy as np
 from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.data.dataset import MultimodalDataset
 from pyrodyn.diagnostics import arviz_adapter
+from pyrodyn.diagnostics.loo import ESTIMATORS, IS_MARGINAL, PSIS_LOO
 from pyrodyn.diagnostics.sampling import PosteriorDraws, draw_posterior, select_trials
 from pyrodyn.models.base import GenerativeModel
 
@@ -59,6 +68,46 @@ def _latent_dims(name: str, shape: tuple[int, ...], lead: list[str], taken: dict
     if len(rest) == 1 and taken.setdefault("latent", rest[0]) == rest[0]:
         return [*lead, "latent"]
     return [*lead, *(f"{name}_dim_{i}" for i in range(len(rest)))]
+
+
+#: Suffix of the full-resolution observations and replications of a modality.
+FULL = "_full"
+
+#: What the groups hold, for their netCDF attrs.
+ATTRS = {
+    "log_likelihood": {
+        "observation": "one trial (window): log p(x_m | z) summed over its steps and features",
+        "az_loo": f"az.loo(var_name=m) is pyrodyn's {PSIS_LOO!r}: {ESTIMATORS[PSIS_LOO]}",
+        "importance_sampling": (
+            f"pyrodyn's {IS_MARGINAL!r}: {ESTIMATORS[IS_MARGINAL]}; elpd_i = "
+            "logsumexp_draws(sample_stats.log_ratio_m) - log(draws)"
+        ),
+    },
+    "observed_data": {
+        "statistic": "m: mean of the trial's observed entries (az.plot_loo_pit's y); "
+        f"m{FULL}: the observations, NaN where missing",
+    },
+    "posterior_predictive": {
+        "statistic": "m: mean of the replication over the trial's observed entries; "
+        f"m{FULL}: the replications",
+    },
+    "sample_stats": {
+        "log_ratio_m": f"log p(x_m | z) + log p(z) - log q(z | x): ratios of {IS_MARGINAL!r}",
+        "log_weight": "log p(x, z) - log q(z | x) over all modalities (IWAE, k-hat)",
+    },
+}
+
+
+def _trial_mean(values: np.ndarray, observed: np.ndarray, lead: int) -> np.ndarray:
+    """Mean of ``values (..., B, *rest)`` over the entries ``observed (B, *rest)`` has.
+
+    NaN for a trial without an observed entry.
+    """
+    seen = ~np.isnan(observed)
+    axes = tuple(range(values.ndim - observed.ndim + lead, values.ndim))
+    total = np.where(seen, values, 0.0).sum(axis=axes)
+    count = seen.sum(axis=tuple(range(lead, observed.ndim)))
+    return np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
 
 
 def draws_to_groups(draws: PosteriorDraws) -> tuple[dict, dict, dict]:
@@ -100,14 +149,28 @@ def draws_to_groups(draws: PosteriorDraws) -> tuple[dict, dict, dict]:
         groups["posterior"][key] = v[None]
         dims["posterior"][key] = [f"{key}_dim_{i}" for i in range(v.ndim - 1)]
     for m in draws.modalities:
-        feat = _feature_dims(m, draws.observed[m].ndim - len(lead))
-        groups["log_likelihood"][m] = draws.log_lik[m][None]
-        dims["log_likelihood"][m] = list(lead)
-        groups["observed_data"][m] = draws.observed[m]
-        dims["observed_data"][m] = [*lead, *feat]
+        if m + FULL in draws.modalities:
+            raise ValueError(
+                f"modalities {m!r} and {m + FULL!r} would share the variable {m + FULL!r} of "
+                "posterior.nc; rename one"
+            )
+        obs = draws.observed[m]
+        feat = _feature_dims(m, obs.ndim - len(lead))
+        ll = draws.trial_log_lik(m)
+        groups["log_likelihood"][m] = ll[None]
+        dims["log_likelihood"][m] = ["trial"]
+        groups["sample_stats"][f"log_ratio_{m}"] = (ll + draws.log_prior - draws.log_q)[None]
+        dims["sample_stats"][f"log_ratio_{m}"] = ["trial"]
+        groups["observed_data"][m] = _trial_mean(obs, obs, 1)
+        dims["observed_data"][m] = ["trial"]
+        groups["observed_data"][m + FULL] = obs
+        dims["observed_data"][m + FULL] = [*lead, *feat]
         if m in draws.predictive:
-            groups["posterior_predictive"][m] = draws.predictive[m][None]
-            dims["posterior_predictive"][m] = [*lead, *feat]
+            pp = draws.predictive[m]
+            groups["posterior_predictive"][m] = _trial_mean(pp, obs, 1)[None]
+            dims["posterior_predictive"][m] = ["trial"]
+            groups["posterior_predictive"][m + FULL] = pp[None]
+            dims["posterior_predictive"][m + FULL] = [*lead, *feat]
     for key, v in (
         ("log_weight", draws.log_weights),
         ("log_prior", draws.log_prior),
@@ -118,16 +181,23 @@ def draws_to_groups(draws: PosteriorDraws) -> tuple[dict, dict, dict]:
     if draws.times is not None:
         groups["constant_data"]["times"] = np.asarray(draws.times, dtype=np.float64)
         dims["constant_data"]["times"] = ["trial", "time"]
-    if draws.source_trial is not None:
-        groups["constant_data"]["source_trial"] = np.asarray(draws.source_trial)
-        dims["constant_data"]["source_trial"] = ["trial"]
     return groups, dims, coords
+
+
+def trial_labels(draws: PosteriorDraws) -> dict[str, tuple[str, np.ndarray]]:
+    """Coordinates along ``trial``: ``source_trial`` and, for windows, ``start``."""
+    b = draws.num_trials
+    src = np.arange(b) if draws.source_trial is None else np.asarray(draws.source_trial)
+    labels = {"source_trial": ("trial", src.astype(np.int64))}
+    if draws.source_start is not None:
+        labels["start"] = ("trial", np.asarray(draws.source_start).astype(np.int64))
+    return labels
 
 
 def draws_to_inference_data(draws: PosteriorDraws) -> Any:
     """ArviZ container (``InferenceData`` on 0.x, ``DataTree`` on 1.x) of existing draws."""
     groups, dims, coords = draws_to_groups(draws)
-    return arviz_adapter.build(groups, dims, coords)
+    return arviz_adapter.build(groups, dims, coords, labels=trial_labels(draws), attrs=ATTRS)
 
 
 def to_inference_data(

@@ -54,11 +54,20 @@ def pit(draws: PosteriorDraws, modality: str, *, seed: int = 0) -> np.ndarray:
     """Randomised PIT of every observed entry: ``(N,)`` values in ``[0, 1]`` (missing dropped)."""
     pred, obs = predictive_values(draws, modality)
     keep = ~np.isnan(obs)
-    pred, obs = pred[:, keep], obs[keep]
+    return _pit(pred[:, keep], obs[keep], seed)
+
+
+def _pit(pred: np.ndarray, obs: np.ndarray, seed: int) -> np.ndarray:
     below = (pred < obs).mean(axis=0)
     equal = (pred == obs).mean(axis=0)
     v = np.random.default_rng(seed).uniform(size=obs.shape)
     return below + v * equal
+
+
+def _coverage(u: np.ndarray, levels: Sequence[float]) -> dict[float, float]:
+    if u.size == 0:
+        return {float(a): float("nan") for a in levels}
+    return {float(a): float(np.mean(np.abs(u - 0.5) <= a / 2)) for a in levels}
 
 
 def coverage(
@@ -69,13 +78,15 @@ def coverage(
     Raises:
         ValueError: for levels outside ``(0, 1)``.
     """
+    return _coverage(pit(draws, modality, seed=seed), coverage_levels(levels))
+
+
+def coverage_levels(levels: Sequence[float]) -> list[float]:
+    """``levels`` as floats; raises ``ValueError`` for levels outside ``(0, 1)``."""
     bad = [a for a in levels if not 0.0 < float(a) < 1.0]
     if bad:
         raise ValueError(f"interval levels must lie in (0, 1), got {bad}")
-    u = pit(draws, modality, seed=seed)
-    if u.size == 0:
-        return {float(a): float("nan") for a in levels}
-    return {float(a): float(np.mean(np.abs(u - 0.5) <= a / 2)) for a in levels}
+    return [float(a) for a in levels]
 
 
 def _pvalue(stat_rep: np.ndarray, stat_obs: float) -> float:
@@ -97,7 +108,9 @@ def ppc_summary(draws: PosteriorDraws, modality: str, levels: Sequence[float] = 
     keep = ~np.isnan(obs)
     pred, obs = pred[:, keep], obs[keep]
     out: dict = {"kind": kind, "num_observed": int(obs.size)}
-    out["coverage"] = {str(k): v for k, v in coverage(draws, modality, levels).items()}
+    # the PIT of coverage(draws, modality, levels), from the values already at hand
+    cov = _coverage(_pit(pred, obs, 0), coverage_levels(levels))
+    out["coverage"] = {str(k): v for k, v in cov.items()}
     if obs.size == 0:
         return out
     out["p_mean"] = _pvalue(pred.mean(axis=1), float(obs.mean()))

@@ -1,16 +1,16 @@
-"""Pareto-smoothed importance sampling (PSIS) and its k-hat diagnostic, in numpy.
+"""Pareto-smoothed importance sampling (PSIS) and its k-hat diagnostic, from ArviZ.
 
-Implements the method of Vehtari, Simpson, Gelman, Yao and Gabry, "Pareto Smoothed Importance
-Sampling" (JMLR 2024): the largest ``M = ceil(min(0.2 S, 3 sqrt(S)))`` importance ratios are
-replaced by expected order statistics of a generalized Pareto distribution (GPD) fitted to them,
-and the fitted shape ``k`` is the diagnostic. Yao, Vehtari, Simpson and Gelman, "Yes, but did it
-work?: Evaluating variational inference" (ICML 2018) use the same k-hat on the ratios
-``p(x, z) / q(z)`` to judge a variational approximation: ``k < 0.5`` good, ``0.5 <= k < 0.7``
-usable, ``k >= 0.7`` unreliable.
+PSIS (Vehtari, Simpson, Gelman, Yao and Gabry, "Pareto Smoothed Importance Sampling", JMLR 2024)
+replaces the largest ``M = ceil(min(0.2 S, 3 sqrt(S)))`` importance ratios by expected order
+statistics of a generalized Pareto distribution fitted to them; the fitted shape ``k`` is the
+diagnostic. Yao, Vehtari, Simpson and Gelman, "Yes, but did it work?: Evaluating variational
+inference" (ICML 2018) use the same k-hat on the ratios ``p(x, z) / q(z)`` to judge a variational
+approximation: ``k < 0.5`` good, ``0.5 <= k < 0.7`` usable, ``k >= 0.7`` unreliable.
 
-The GPD is fitted with the empirical-Bayes estimator of Zhang and Stephens, "A new and efficient
-estimation method for the generalized Pareto distribution" (Technometrics 2009), and the shape is
-shrunk towards 0.5 with a weak prior of 10 pseudo-observations (Vehtari et al. 2024, appendix).
+The smoothing itself is ArviZ's ``az.psislw`` (through
+:func:`pyrodyn.diagnostics.arviz_adapter.psislw`), so k-hat here is the k-hat ArviZ reports. This
+module adds pyrodyn's conventions around it: checked inputs, constant ratios (an exact guide)
+reported as ``inf`` without a tail fit, and the Kish effective sample size.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from pyrodyn.diagnostics import arviz_adapter
 
 #: Ratios with k-hat above this are flagged as unreliable (Yao et al. 2018).
 KHAT_THRESHOLD: float = 0.7
@@ -29,46 +31,16 @@ CONSTANT_RTOL: float = 1e-6
 
 
 def tail_length(num_samples: int) -> int:
-    """Number of largest ratios the GPD is fitted to: ``ceil(min(0.2 S, 3 sqrt(S)))``."""
+    """Number of largest ratios the Pareto tail is fitted to: ``ceil(min(0.2 S, 3 sqrt(S)))``."""
     return math.ceil(min(0.2 * num_samples, 3.0 * math.sqrt(num_samples)))
 
 
-def fit_generalized_pareto(x: np.ndarray, prior_weight: float = 10.0) -> tuple[float, float]:
-    """Fits a GPD with location 0 to positive exceedances (Zhang and Stephens 2009).
-
-    The shape ``k`` is profiled out for each value of ``b = -k / sigma`` on a grid of prior
-    quantiles; ``b`` is the posterior mean of the profile likelihood over that grid.
-
-    Args:
-        x: exceedances ``(n,)``, ascending and positive.
-        prior_weight: pseudo-observations shrinking ``k`` towards 0.5 (0 turns shrinkage off).
-
-    Returns:
-        ``(k, sigma)``: shape and scale.
-    """
-    n = x.shape[0]
-    m = 30 + int(math.sqrt(n))
-    j = np.arange(1, m + 1, dtype=np.float64)
-    quartile = x[max(int(n / 4.0 + 0.5) - 1, 0)]
-    b = 1.0 / x[-1] + (1.0 - np.sqrt(m / (j - 0.5))) / (3.0 * quartile)
-    # profile MLE of k for each b: k(b) = mean log(1 - b x)
-    k = np.log1p(-b[:, None] * x[None, :]).mean(axis=1)
-    profile = n * (np.log(-b / k) - k - 1.0)
-    weights = np.exp(profile - profile.max())
-    weights /= weights.sum()
-    b_hat = float(np.sum(b * weights))
-    k_hat = float(np.log1p(-b_hat * x).mean())
-    sigma = -k_hat / b_hat
-    k_hat = (n * k_hat + prior_weight * 0.5) / (n + prior_weight)
-    return k_hat, sigma
-
-
-def gpd_quantile(p: np.ndarray, k: float, sigma: float) -> np.ndarray:
-    """Quantiles of a GPD with location 0, shape ``k`` and scale ``sigma``."""
-    if abs(k) < 1e-12:
-        return -sigma * np.log1p(-p)
-    with np.errstate(over="ignore"):  # huge k: quantiles overflow to inf, truncated by the caller
-        return sigma * np.expm1(-k * np.log1p(-p)) / k
+def _constant_rows(lr: np.ndarray) -> np.ndarray:
+    """Rows of ``(N, S)`` log ratios that are finite and equal up to :data:`CONSTANT_RTOL`."""
+    finite = np.isfinite(lr).all(axis=1)
+    safe = np.where(np.isfinite(lr), lr, 0.0)
+    scale = np.maximum(1.0, np.abs(safe).max(axis=1))
+    return finite & (safe.max(axis=1) - safe.min(axis=1) <= CONSTANT_RTOL * scale)
 
 
 def psis(log_ratios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,56 +56,27 @@ def psis(log_ratios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         :data:`CONSTANT_RTOL`).
 
     Raises:
-        ValueError: for fewer than 2 draws, or ratios that are NaN or ``+inf``.
+        ValueError: for fewer than 2 draws, ratios that are NaN or ``+inf``, or a row whose
+            ratios are all ``-inf`` (no draw has positive weight).
     """
     lr = np.asarray(log_ratios, dtype=np.float64)
     if lr.ndim < 1 or lr.shape[-1] < 2:
         raise ValueError(f"psis needs at least 2 draws on the last axis, got shape {lr.shape}")
     if np.isnan(lr).any() or np.isposinf(lr).any():
         raise ValueError("log_ratios contain NaN or +inf; importance ratios must be finite")
-    flat = lr.reshape(-1, lr.shape[-1])
-    out = np.empty_like(flat)
-    khat = np.empty(flat.shape[0])
-    for i, row in enumerate(flat):
-        out[i], khat[i] = _psis_1d(row)
+    s = lr.shape[-1]
+    flat = lr.reshape(-1, s)
+    if np.isneginf(flat).all(axis=1).any():
+        raise ValueError(
+            "a row of log_ratios is all -inf: no draw has positive importance weight "
+            "(the target gives zero density to every draw)"
+        )
+    out = np.full(flat.shape, -math.log(s))
+    khat = np.full(flat.shape[0], math.inf)
+    fit = ~_constant_rows(flat)
+    if fit.any():
+        out[fit], khat[fit] = arviz_adapter.psislw(flat[fit])
     return out.reshape(lr.shape), khat.reshape(lr.shape[:-1])
-
-
-def _psis_1d(lr: np.ndarray) -> tuple[np.ndarray, float]:
-    s = lr.shape[0]
-    finite = lr[np.isfinite(lr)]
-    scale = max(1.0, float(np.abs(finite).max())) if finite.size else 1.0
-    if finite.size == s and float(finite.max() - finite.min()) <= CONSTANT_RTOL * scale:
-        return np.full(s, -math.log(s)), math.inf
-    lw = lr - lr.max()  # largest raw weight is 1: exp() cannot overflow
-    m = tail_length(s)
-    order = np.argsort(lw, kind="stable")
-    khat = math.inf
-    if m >= 5 and s > m:
-        tail_idx = order[-m:]
-        cutoff = lw[order[-m - 1]]
-        w_cut = math.exp(cutoff)
-        exceed = np.exp(lw[tail_idx]) - w_cut
-        if exceed[-1] > 0 and np.all(np.isfinite(exceed)):
-            # a tail with ties at the cutoff still has a positive largest exceedance
-            exceed = np.maximum(exceed, np.finfo(np.float64).tiny)
-            khat, sigma = fit_generalized_pareto(exceed)
-            if np.isfinite(khat):
-                p = (np.arange(1, m + 1) - 0.5) / m
-                smoothed = w_cut + gpd_quantile(p, khat, sigma)
-                # truncate at the largest raw weight (Vehtari et al. 2024, section 3)
-                lw[tail_idx] = np.log(np.minimum(smoothed, 1.0))
-            else:
-                khat = math.inf
-    lw = lw - _logsumexp(lw)
-    return lw, float(khat)
-
-
-def _logsumexp(x: np.ndarray) -> float:
-    mx = float(np.max(x))
-    if not np.isfinite(mx):
-        return mx
-    return mx + math.log(float(np.sum(np.exp(x - mx))))
 
 
 def effective_sample_size(log_weights: np.ndarray) -> np.ndarray:

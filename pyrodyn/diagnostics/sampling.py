@@ -3,13 +3,16 @@
 Everything in :mod:`pyrodyn.diagnostics` is computed from one set of draws: for draw ``s`` the
 guide is traced on the batch, the model is replayed against it, and every site is read off the
 two traces. Nothing here knows a model class, so any `GenerativeModel` whose latent sites live
-under the ``"sequences"`` plate works. Draws are vectorised by repeating the trials along the
-sequence plate (``r`` draws per pass); models with global latent sites (outside the plate) are
-drawn one pass per draw so that each draw has its own global value.
+under the ``"sequences"`` plate works. Draws are vectorised as a plate of draws outside the
+sequence plate (:mod:`~pyrodyn.diagnostics.particle_pass`: the encoder runs once per sequence);
+models whose sites do not take that extra dimension are drawn by repeating the trials along the
+sequence plate (``r`` draws per pass), and models with global latent sites (outside the plate)
+one pass per draw so that each draw has its own global value.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,16 +20,25 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyro.poutine as poutine
 import torch
-from pyro.distributions import constraints
 from pyro.poutine.util import site_is_subsample
 from torch import Tensor
 from torch.distributions import Independent
 
 from pyrodyn.data.batch import MultimodalBatch
 from pyrodyn.data.dataset import MultimodalDataset
+from pyrodyn.diagnostics.particle_pass import NotVectorisable, particle_pass
+from pyrodyn.diagnostics.particles import draws_dim
+from pyrodyn.diagnostics.sites import (
+    SEQUENCE_PLATE,
+    _in_plate,
+    _is_deterministic,
+    _is_latent,
+    _modality_of,
+    _support_kind,
+)
 from pyrodyn.models.base import GenerativeModel
 
-SEQUENCE_PLATE = "sequences"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -136,24 +148,6 @@ def select_trials(
     return batch[rows]
 
 
-def _in_plate(site: Mapping) -> bool:
-    return any(f.name == SEQUENCE_PLATE for f in site["cond_indep_stack"])
-
-
-def _is_deterministic(site: Mapping) -> bool:
-    return bool(site.get("infer", {}).get("_deterministic", False))
-
-
-def _is_latent(site: Mapping) -> bool:
-    """A sampled (not observed, not deterministic, not a plate's subsample) site."""
-    return (
-        site["type"] == "sample"
-        and not site["is_observed"]
-        and not _is_deterministic(site)
-        and not site_is_subsample(site)
-    )
-
-
 def _row_log_prob(site: Mapping, rows: int) -> Tensor:
     """Log-probability of a site summed to ``(rows,)`` (or a scalar for global sites).
 
@@ -191,26 +185,6 @@ def _pointwise_log_prob(site: Mapping, lead: int) -> Tensor:
     elif mask is False:
         lp = torch.zeros_like(lp)
     return lp
-
-
-def _support_kind(fn: torch.distributions.Distribution) -> str:
-    sup = fn.support
-    while hasattr(sup, "base_constraint"):
-        sup = sup.base_constraint
-    if sup is constraints.one_hot or type(sup).__name__ == "_OneHot":
-        return "onehot"
-    if not getattr(sup, "is_discrete", False):
-        return "continuous"
-    if isinstance(sup, (constraints.integer_interval, type(constraints.boolean))):
-        return "categorical"
-    return "count"
-
-
-def _modality_of(name: str, modalities: list[str]) -> str | None:
-    for m in modalities:
-        if name == f"likelihoods.{m}.obs" or name.endswith(f".{m}.obs") or name == m:
-            return m
-    return None
 
 
 def _trace_pass(
@@ -303,8 +277,24 @@ def _draw_chunks(
     b = batch.num_sequences
     chunks: list[tuple] = []
     done = 0
+    vectorised = s > 1
     while done < s:
         r = min(per_pass, s - done)
+        if vectorised and r > 1:
+            # draws as a plate: the guide's encoder runs once per sequence, not once per draw
+            try:
+                out = particle_pass(
+                    model, batch, r, draws_dim(model, batch, replay=True), predictive
+                )
+            except (NotVectorisable, RuntimeError, ValueError, IndexError) as err:
+                if chunks:
+                    raise
+                log.debug("draws over repeated rows: %s", err)
+                vectorised = False
+                continue
+            chunks.append((r, out))
+            done += r
+            continue
         rows = batch if r == 1 else batch[torch.arange(b, device=batch.device).repeat(r)]
         out = _trace_pass(model, rows, predictive)
         if out[1] and r > 1:
@@ -361,3 +351,7 @@ def _assemble(batch: MultimodalBatch, chunks: list[tuple]) -> PosteriorDraws:
         source_start=None if batch.start is None else batch.start.detach().cpu().numpy(),
         extras={k: v.detach().cpu().numpy() for k, v in batch.extras.items()},
     )
+
+
+# SEQUENCE_PLATE and the site predicates live in sites.py; they stay importable from here
+__all__ = ["SEQUENCE_PLATE", "PosteriorDraws", "draw_posterior", "select_trials"]

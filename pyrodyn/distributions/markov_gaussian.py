@@ -29,6 +29,37 @@ from torch import Tensor
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
+def _compact(x: Tensor, batch_dims: int) -> tuple[Tensor, int]:
+    """``x`` without its leading broadcast dims, and how many there were.
+
+    A distribution expanded over draws (a Pyro plate) holds stride-0 views of its factors; a
+    batched product over them would copy the factor once per draw. Leading batch dims of size 1
+    or stride 0 are indexed away so that the draws can ride along as extra columns instead.
+    """
+    k = 0
+    while k < batch_dims and (x.shape[k] == 1 or x.stride(k) == 0):
+        k += 1
+    return x[(0,) * k], k
+
+
+def _apply(mat: Tensor, vec: Tensor, solve: bool = False) -> Tensor:
+    """``mat @ vec`` (or ``mat^{-1} vec``, ``mat`` lower-triangular) broadcast over batch dims.
+
+    ``mat`` is ``(*m, D, D)``, ``vec`` ``(*v, D)``; leading batch dims in which ``mat`` is only
+    broadcast become columns of one batched product (no copy of ``mat`` per draw).
+    """
+    d = vec.shape[-1]
+    batch = torch.broadcast_shapes(mat.shape[:-2], vec.shape[:-1])
+    core, k = _compact(mat.expand(*batch, d, d), len(batch))
+    rest = batch[k:]
+    cols = vec.expand(*batch, d).reshape(-1, *rest, d).movedim(0, -1)  # (*rest, D, E)
+    if solve:
+        out = torch.linalg.solve_triangular(core, cols, upper=False)
+    else:
+        out = core @ cols
+    return out.movedim(-1, 0).reshape(*batch, d)
+
+
 class MarkovGaussian(TorchDistribution):
     """``q(z_T) prod_t q(z_t | z_{t+1})`` with Gaussian conditionals; event shape ``(T, D)``.
 
@@ -93,20 +124,21 @@ class MarkovGaussian(TorchDistribution):
     def expand(self, batch_shape: torch.Size, _instance=None) -> MarkovGaussian:  # noqa: D102
         batch_shape = torch.Size(batch_shape)
         t, d = self.event_shape
-        mask = None if self.mask is None else self.mask.expand(*batch_shape, t)
-        return MarkovGaussian(
-            self.loc.expand(*batch_shape, t, d),
-            self.scale_tril.expand(*batch_shape, t, d, d),
-            self.coupling.expand(*batch_shape, t - 1, d, d),
-            mask,
-            validate_args=False,
-        )
+        new = self._get_checked_instance(MarkovGaussian, _instance)
+        # views only: the coupling is already cut at the padding, no re-masking (a copy per draw)
+        new.loc = self.loc.expand(*batch_shape, t, d)
+        new.scale_tril = self.scale_tril.expand(*batch_shape, t, d, d)
+        new.coupling = self.coupling.expand(*batch_shape, t - 1, d, d)
+        new.mask = None if self.mask is None else self.mask.expand(*batch_shape, t)
+        super(MarkovGaussian, new).__init__(batch_shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
 
     def _backward(self, noise: Tensor) -> Tensor:
         """``z`` from the innovations ``L_t e_t`` ``(..., T, D)`` by the backward recursion."""
         steps = [self.loc[..., -1, :] + noise[..., -1, :]]
         for t in range(self.num_steps - 2, -1, -1):
-            drift = (self.coupling[..., t, :, :] @ steps[-1].unsqueeze(-1)).squeeze(-1)
+            drift = _apply(self.coupling[..., t, :, :], steps[-1])
             steps.append(self.loc[..., t, :] + drift + noise[..., t, :])
         return torch.stack(steps[::-1], -2)
 
@@ -114,7 +146,7 @@ class MarkovGaussian(TorchDistribution):
         """Reparameterised draws ``(*sample_shape, *batch, T, D)``."""
         shape = self._extended_shape(sample_shape)
         eps = torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device)
-        noise = (self.scale_tril @ eps.unsqueeze(-1)).squeeze(-1)
+        noise = _apply(self.scale_tril, eps)
         return self._backward(noise)
 
     def log_prob(self, value: Tensor) -> Tensor:
@@ -123,13 +155,11 @@ class MarkovGaussian(TorchDistribution):
             self._validate_sample(value)
         value = value.expand(torch.broadcast_shapes(value.shape, self.loc.shape))
         mean = self.loc.expand(value.shape)
-        drift = (self.coupling @ value[..., 1:, :].unsqueeze(-1)).squeeze(-1)
+        drift = _apply(self.coupling, value[..., 1:, :])
         mean = torch.cat([mean[..., :-1, :] + drift, mean[..., -1:, :]], -2)
-        resid = (value - mean).unsqueeze(-1)
-        white = torch.linalg.solve_triangular(
-            self.scale_tril.expand(*value.shape, value.shape[-1]), resid, upper=False
-        ).squeeze(-1)
-        log_diag = self.scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+        white = _apply(self.scale_tril, value - mean, solve=True)
+        tril, _ = _compact(self.scale_tril, len(self.batch_shape))
+        log_diag = tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)
         d = self.event_shape[1]
         step = -0.5 * white.pow(2).sum(-1) - log_diag - 0.5 * d * _LOG_2PI
         if self.mask is not None:

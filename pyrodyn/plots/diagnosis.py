@@ -15,7 +15,9 @@ from pyrodyn.plots.attractor import plot_attractor
 from pyrodyn.plots.history import plot_history
 from pyrodyn.plots.importance import plot_khat
 from pyrodyn.plots.latents import plot_latents
+from pyrodyn.plots.lfo import plot_lfo
 from pyrodyn.plots.ppc import plot_calibration, plot_ppc
+from pyrodyn.plots.sbc import plot_sbc
 from pyrodyn.plots.spectra import plot_power_spectra
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,8 @@ log = logging.getLogger(__name__)
 def diagnosis_figures(diagnosis: Diagnosis, out_dir: str | os.PathLike) -> list[str]:
     """Writes the figures that apply to a diagnosis; returns their file names.
 
-    ``ppc.png`` and ``calibration.png`` always; ``khat.png`` with importance diagnostics;
+    ``sbc.png`` (rank histograms) and ``lfo.png`` (elpd and k-hat per origin) where SBC and LFO
+    ran; ``ppc.png`` and ``calibration.png`` always; ``khat.png`` with importance diagnostics;
     ``latents.png`` for latent trajectories; ``spectra.png`` and ``attractor.png`` with dynamics
     checks; ``history.png`` with a history file. A figure that cannot be drawn is skipped with a
     warning in the log (it never sinks the report).
@@ -43,7 +46,11 @@ def diagnosis_figures(diagnosis: Diagnosis, out_dir: str | os.PathLike) -> list[
             return
         files.append(name)
 
-    save("ppc.png", plot_ppc, draws, title="posterior predictive checks")
+    if diagnosis.sbc is not None:
+        save("sbc.png", plot_sbc, diagnosis.sbc)
+    if diagnosis.lfo is not None:
+        save("lfo.png", plot_lfo, diagnosis.lfo)
+    save("ppc.png", plot_ppc, draws, title="posterior predictive checks", summaries=diagnosis.ppc)
     save("calibration.png", plot_calibration, draws)
     if diagnosis.importance is not None:
         save("khat.png", plot_khat, diagnosis.importance, title="importance diagnostics per trial")

@@ -131,3 +131,76 @@ def test_installed_arviz_round_trip_keeps_values_and_loo_is_importance_sampling(
             pointwise, total = _pointwise_elpd(adapter.loo(back, m))
         np.testing.assert_allclose(pointwise, raw, rtol=0, atol=2e-3)
         assert total == pytest.approx(raw.sum(), abs=5e-3)
+
+
+def test_psislw_smooths_the_tail_of_independent_draws_only():
+    rng = np.random.default_rng(4)
+    lr = 2.0 * rng.standard_normal((3, 400))
+    lw, k = adapter.psislw(lr)
+    assert lw.shape == (3, 400) and k.shape == (3,) and np.all(np.isfinite(k))
+    np.testing.assert_allclose(logsumexp(lw, axis=-1), 0.0, atol=1e-12)
+    # relative efficiency 1 (independent draws): the tail is the ceil(3 sqrt(400)) = 60
+    # largest ratios; every other draw keeps its raw weight up to normalisation
+    shift = lw - lr
+    for row, ratios in zip(shift, lr):
+        body = np.argsort(ratios)[:-60]
+        np.testing.assert_allclose(row[body], row[body][0], atol=1e-12)
+        changed = np.flatnonzero(np.abs(row - row[body][0]) > 1e-9)
+        # (the largest may stay: the smoothed tail is truncated at the largest raw weight)
+        assert 55 <= changed.size <= 60 and set(changed) <= set(np.argsort(ratios)[-60:])
+
+
+def test_psis_loo_is_az_loo_and_importance_sampling_for_flat_likelihoods():
+    az = adapter.arviz_module()
+    rng = np.random.default_rng(5)
+    # 400 draws: the Pareto tail (60 draws) depends on the relative efficiency
+    ll = rng.standard_normal((1, 6)) - 4.0 + 0.05 * rng.standard_normal((400, 6))
+    res = adapter.psis_loo(ll)
+    raw = -(logsumexp(-ll, axis=0) - np.log(400))
+    np.testing.assert_allclose(res["elpd_i"], raw, atol=2e-3)
+    lppd = logsumexp(ll, axis=0) - np.log(400)
+    assert res["p_loo"] == pytest.approx(float((lppd - res["elpd_i"]).sum()))
+    assert res["se"] == pytest.approx(float(np.sqrt(6 * res["elpd_i"].var())))
+    # as on a file: one chain, ArviZ derives the relative efficiency itself
+    data = adapter.build(
+        {"posterior": {"mu": rng.standard_normal((1, 400))}, "log_likelihood": {"y": ll[None]}},
+        {"log_likelihood": {"y": ["obs"]}},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = az.loo(data, var_name="y", pointwise=True)
+    np.testing.assert_allclose(res["elpd_i"], np.asarray(ref["loo_i"]), rtol=1e-12)
+    np.testing.assert_allclose(res["khat"], np.asarray(ref["pareto_k"]), rtol=1e-12)
+    with pytest.raises(ValueError, match="draws, observations"):
+        adapter.psis_loo(ll[0])
+
+
+def test_labels_and_attrs_reach_every_group_with_the_dim(tmp_path):
+    groups, dims, coords = _groups(np.random.default_rng(6))
+    groups["sample_stats"] = {"lw": np.zeros((1, 40, 5))}
+    dims["sample_stats"] = {"lw": ["trial"]}
+    groups["posterior"]["g"] = np.zeros((1, 40, 2))
+    dims["posterior"]["g"] = ["g_dim_0"]
+    starts = np.array([0, 10, 20, 30, 40])
+    data = adapter.build(
+        groups,
+        dims,
+        coords,
+        labels={"start": ("trial", starts), "source_trial": ("trial", np.zeros(5, int))},
+        attrs={"log_likelihood": {"unit": "one trial"}},
+    )
+    adapter.to_netcdf(data, tmp_path / "p.nc")
+    back = adapter.from_netcdf(tmp_path / "p.nc")
+    for g in groups:
+        np.testing.assert_array_equal(adapter.group(back, g)["start"].values, starts)
+        assert "start" not in adapter.group(back, g).indexes  # a label, not the index
+    assert adapter.group(back, "log_likelihood").attrs["unit"] == "one trial"
+    assert "unit" not in adapter.group(back, "posterior").attrs
+
+
+def test_psis_needs_arviz_0x():
+    fake = _FakeArviz1()
+    with pytest.raises(RuntimeError, match=r"arviz<1"):
+        adapter.psislw(np.zeros((2, 30)), az=fake)
+    with pytest.raises(RuntimeError, match=r"pins arviz>=0.17,<1"):
+        adapter.psis_loo(np.zeros((30, 2)), az=fake)

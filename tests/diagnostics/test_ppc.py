@@ -50,6 +50,8 @@ def test_randomised_pit_calibrated_for_counts():
     assert np.histogram(u, bins=5, range=(0, 1))[0].min() > 500
     s = ppc_summary(d, "m")
     assert s["kind"] == "count"
+    # the summary's coverage is coverage() itself (one PIT, computed once)
+    assert s["coverage"] == {str(k): v for k, v in cov.items()}
     counts = s["counts"]
     assert counts["value"][:3] == [0, 1, 2]
     assert sum(counts["observed"]) == 3000

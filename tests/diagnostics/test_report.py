@@ -42,3 +42,25 @@ def test_markdown_and_json(tmp_path):
     back = json.loads((tmp_path / "d.json").read_text())
     assert back["importance"]["khat_max"] == "inf"
     assert "_private" not in back
+
+
+def test_loo_rows_name_their_estimator():
+    loo = {
+        "estimator": "psis_loo",
+        "elpd_loo": -3.0,
+        "se": 1.0,
+        "p_loo": 0.5,
+        "khat_max": 0.2,
+        "num_khat_above_threshold": 0,
+        "is_marginal": {
+            "estimator": "is_marginal",
+            "elpd_loo": -4.0,
+            "se": 1.5,
+            "khat_max": 0.9,
+            "num_khat_above_threshold": 1,
+        },
+    }
+    md = render_markdown({"model": "M", "loo": {"x": loo}})
+    assert "| x | psis_loo | -3.000 | 1.000 | 0.500 | 0.200 | 0 |" in md
+    assert "| x | is_marginal | -4.000 | 1.500 | - | 0.900 | 1 |" in md
+    assert "az.loo(posterior.nc, var_name=modality)" in md

@@ -106,6 +106,30 @@ def test_expand_adds_sample_dims():
     np.testing.assert_allclose(q.log_prob(z).numpy(), base.expand(7, B).numpy())
 
 
+def test_plate_expanded_draws_match_dense_gaussian():
+    """Expanded over draws (as a Pyro plate does): every draw has the dense density and the
+    dense moments; the factors are broadcast, not copied per draw."""
+    loc, tril, coupling = _params(8)
+    mask = torch.arange(T) < torch.tensor([5, 4, 5])[:, None]
+    q = MarkovGaussian(loc, tril, coupling, mask).expand((6000, B))
+    assert q.scale_tril.stride(0) == 0 and q.coupling.stride(0) == 0
+    torch.manual_seed(1)
+    z = q.rsample()
+    assert z.shape == (6000, B, T, D)
+    got = q.log_prob(z)
+    for i, n in enumerate((5, 4, 5)):
+        sub = (loc[i : i + 1, :n], tril[i : i + 1, :n], coupling[i : i + 1, : n - 1])
+        mean, cov = _dense(*sub, 0)
+        flat = z[:, i, :n].reshape(6000, -1).numpy()
+        ref = multivariate_normal(mean, cov).logpdf(flat[:50])
+        np.testing.assert_allclose(got[:50, i].numpy(), ref, rtol=1e-10)
+        sd = np.sqrt(np.diag(cov))
+        np.testing.assert_array_less(np.abs(flat.mean(0) - mean), 5 * sd / np.sqrt(6000))
+        np.testing.assert_array_less(
+            np.abs(np.cov(flat, rowvar=False) - cov), 0.1 * np.outer(sd, sd)
+        )
+
+
 def test_mask_gives_the_chain_of_the_valid_prefix():
     """A padded sequence's density is the unpadded density of its valid steps."""
     loc, tril, coupling = _params(6)
