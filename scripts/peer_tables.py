@@ -125,7 +125,9 @@ def task_table(
             f"ESN search space: {space}; chosen per seed by "
             f"D_stsp + D_H of a free run against the last {args.valid_steps} training steps "
             "(the read-out's one-step residual noise added to it), search and final run within "
-            f"the budget. MTF: configs/{config}.yaml with fit.max_time={args.budget:g}. "
+            f"the budget. MTF: configs/{config}.yaml with fit.max_time={args.budget:g}"
+            + "".join(f", {o}" for o in (getattr(args, "pyrodyn_set", None) or []))
+            + ". "
             f"Scored on {args.steps} generated steps after {args.burn_in} burn-in."
         )
     lines = [head, "", "| seed | " + " | ".join(c[0] for c in cols) + " |"]
