@@ -6,7 +6,7 @@ write into ``docs/gallery/`` as palette PNGs (a few tens of KB each, fine to com
     pyrodyn data lorenz63 --steps 3000
     pyrodyn fit demo_tiny (2000 steps)   -> history.png
     pyrodyn evaluate                     -> generated.png
-    pyrodyn diagnose                     -> diagnostics/*.png
+    pyrodyn diagnose (no --data: LFO on the validation tail) -> diagnostics/*.png
 
 Usage: ``OMP_NUM_THREADS=1 .venv/bin/python scripts/docs_gallery.py [--out docs/gallery]``.
 """
@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FIGURES = {
     "fit-history.png": ("history.png", "fit"),
     "evaluate-generated.png": ("generated.png", "evaluate"),
+    "diagnose-sbc.png": ("diagnostics/sbc.png", "diagnose"),
+    "diagnose-lfo.png": ("diagnostics/lfo.png", "diagnose"),
     "diagnose-ppc.png": ("diagnostics/ppc.png", "diagnose"),
     "diagnose-calibration.png": ("diagnostics/calibration.png", "diagnose"),
     "diagnose-khat.png": ("diagnostics/khat.png", "diagnose"),
@@ -69,7 +71,8 @@ def main() -> int:
         overrides += ["fit.valid_every=100", "fit.checkpoint_every=1000"]
         pyrodyn("fit", "demo_tiny", *(a for o in overrides for a in ("--set", o)), "--out", run)
         pyrodyn("evaluate", run, "--data", data)
-        pyrodyn("diagnose", run, "--data", data)
+        # no --data: leave-future-out CV scores the validation tail the fit kept out
+        pyrodyn("diagnose", run)
         args.out.mkdir(parents=True, exist_ok=True)
         for name, (figure, _) in FIGURES.items():
             src = Path(run) / figure
