@@ -13,7 +13,9 @@ from typing import Any
 from pyrodyn.app import factory
 from pyrodyn.data.dataset import MultimodalDataset
 from pyrodyn.data.standardizer import Standardizer
+from pyrodyn.dynamics.forcing import AdaptiveForcingAlpha
 from pyrodyn.exceptions import ConfigError
+from pyrodyn.infer.adaptive_forcing import AdaptiveForcingUpdate
 from pyrodyn.infer.schedules import build_schedule
 from pyrodyn.infer.selection import SELECTION_CLOCKS, SELECTION_FILE, FreeRunScore, KeepBest
 from pyrodyn.likelihoods.base import Likelihood
@@ -135,13 +137,84 @@ def build_model(cfg: Mapping[str, Any], likelihoods: Mapping[str, Likelihood]) -
     return model
 
 
+#: Keys of an adaptive forcing schedule ``fit.schedules.alpha: {type: adaptive, ...}``.
+ADAPTIVE_KEYS = ("type", "gamma", "initial", "every", "batch_size", "window")
+
+
+def _is_adaptive(spec: Any) -> bool:
+    return isinstance(spec, Mapping) and spec.get("type") == "adaptive"
+
+
+def _adaptive_schedule(name: str, spec: Mapping[str, Any]) -> AdaptiveForcingAlpha:
+    """The :class:`AdaptiveForcingAlpha` of ``fit.schedules.<name>`` (only ``alpha``)."""
+    where = f"fit.schedules.{name}"
+    if name != "alpha":
+        raise ConfigError(
+            f"{where}: type 'adaptive' is the generalized forcing strength of teacher-forced "
+            "models and may only be used for fit.schedules.alpha"
+        )
+    unknown = sorted(set(spec) - set(ADAPTIVE_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown keys {unknown} in {where}; allowed: {list(ADAPTIVE_KEYS)}")
+    try:
+        return AdaptiveForcingAlpha(
+            gamma=float(spec.get("gamma", 0.999)), initial=float(spec.get("initial", 1.0))
+        )
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{where}: {err}") from err
+
+
 def build_fit_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """Keyword arguments of :func:`pyrodyn.infer.fit` from ``cfg["fit"]`` (schedules built)."""
+    """Keyword arguments of :func:`pyrodyn.infer.fit` from ``cfg["fit"]`` (schedules built).
+
+    ``fit.schedules.alpha: {type: adaptive, ...}`` builds an
+    :class:`~pyrodyn.dynamics.forcing.AdaptiveForcingAlpha`; the callback that updates it is
+    :func:`build_adaptive_forcing`'s.
+    """
     f = dict(cfg["fit"])
     f.pop("select", None)  # a callback that needs the data: see build_selection
     f.pop("logger", None)  # a callback writing into the run directory: see build_loggers
-    f["schedules"] = {k: build_schedule(v) for k, v in (f.get("schedules") or {}).items()}
+    f["schedules"] = {
+        k: _adaptive_schedule(k, v) if _is_adaptive(v) else build_schedule(v)
+        for k, v in (f.get("schedules") or {}).items()
+    }
     return f
+
+
+def build_adaptive_forcing(
+    cfg: Mapping[str, Any], train: MultimodalDataset, schedules: Mapping[str, Any]
+) -> list[AdaptiveForcingUpdate]:
+    """The update callback of an adaptive ``fit.schedules.alpha`` (an empty list without one).
+
+    ``fit.schedules.alpha: {type: adaptive, gamma: 0.999, initial: 1.0, every: 100,
+    batch_size: 16, window: null}`` (defaults shown; ``window`` defaults to ``data.window``, or
+    200 steps): alpha starts at ``initial`` and every ``every`` steps becomes
+    ``max(1 - 1/G, gamma * alpha)``, G estimated on ``batch_size`` training windows (Hess et al.,
+    ICML 2023). ``schedules`` are :func:`build_fit_kwargs`'s, so that the callback updates the
+    schedule the fit evaluates.
+    """
+    spec = (cfg["fit"].get("schedules") or {}).get("alpha")
+    if not _is_adaptive(spec):
+        return []
+    if int(cfg["fit"].get("devices", 1)) > 1:
+        raise ConfigError(
+            "fit.schedules.alpha: adaptive forcing runs in single-process fits only; set "
+            "fit.devices: 1 (on several ranks only rank 0 would update alpha)"
+        )
+    alpha = schedules["alpha"]
+    window = spec.get("window", cfg["data"]["window"] or 200)
+    try:
+        update = AdaptiveForcingUpdate(
+            alpha,
+            train,
+            every=spec.get("every", 100),
+            batch_size=spec.get("batch_size", 16),
+            window=window,
+            seed=int(cfg["seed"]),
+        )
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"fit.schedules.alpha: {err}") from err
+    return [update]
 
 
 def build_loggers(cfg: Mapping[str, Any], out_dir: str) -> list[Any]:
@@ -224,6 +297,8 @@ def build_selection(
 
 
 __all__ = [
+    "ADAPTIVE_KEYS",
+    "build_adaptive_forcing",
     "build_fit_kwargs",
     "build_likelihoods",
     "build_model",

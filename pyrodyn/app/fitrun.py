@@ -11,6 +11,7 @@ from typing import Any
 import pyro
 
 from pyrodyn.app.assemble import (
+    build_adaptive_forcing,
     build_fit_kwargs,
     build_likelihoods,
     build_loggers,
@@ -122,6 +123,10 @@ def _fit_into(
     else:
         dump_yaml(cfg, config_path)  # the record exists from the start (a kill keeps it)
     selection = build_selection(cfg, train, out_dir)
+    fit_kwargs = build_fit_kwargs(cfg)
+    callbacks = build_adaptive_forcing(cfg, train, fit_kwargs["schedules"])
+    if selection is not None:
+        callbacks.append(selection)
     result = fit(
         model,
         train,
@@ -133,8 +138,8 @@ def _fit_into(
         resume=resume,
         config=to_plain(cfg),
         # loggers after the selection, so that they see its scores
-        callbacks=([] if selection is None else [selection]) + build_loggers(cfg, out_dir),
-        **build_fit_kwargs(cfg),
+        callbacks=callbacks + build_loggers(cfg, out_dir),
+        **fit_kwargs,
     )
     if resume:
         dump_yaml(cfg, config_path)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 
 from pyrodyn.app.fitrun import fit_run
 from pyrodyn.app.rundir import load_run
@@ -42,3 +43,78 @@ def test_fit_select_keeps_best_free_run(tmp_path):
     cfg["fit"]["select"] = {"every": 2, "bogus": 1}
     with pytest.raises(ValueError, match=r"unknown keys \['bogus'\] in fit.select"):
         fit_run(cfg, tmp_path / "run2")
+
+
+def _mtf_config(tmp_path, alpha):
+    t = np.arange(300) * 0.1
+    x = np.stack([np.sin(t), np.cos(t)], -1) + 0.05 * np.random.default_rng(0).normal(size=(300, 2))
+    np.savez(tmp_path / "d.npz", x=x)
+    cfg = {
+        "data": {
+            "path": str(tmp_path / "d.npz"),
+            "modalities": {"x": {"likelihood": {"type": "Gaussian"}}},
+            "window": 20,
+            "valid_fraction": 0.0,
+        },
+        "model": {
+            "type": "MTF",
+            "dynamics": {"type": "ClippedShallowPLRNN", "latent_dim": 3, "hidden_dim": 8},
+            "forcing_dim": 2,
+            "tau": 5,
+            "encoder": {"type": "TemporalConvEncoder", "input_dim": 2, "latent_dim": 2},
+        },
+        "fit": {"steps": 8, "batch_size": 4, "progress": False, "schedules": {"alpha": alpha}},
+    }
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_pyrodyn_fit_with_adaptive_alpha(tmp_path, capsys):
+    from pyrodyn.app.cli import main
+    from pyrodyn.infer.history import read_history
+
+    spec = {"type": "adaptive", "gamma": 0.6, "initial": 1.0, "every": 3, "batch_size": 4}
+    cfg = _mtf_config(tmp_path, spec)
+    assert main(["fit", str(cfg), "--out", str(tmp_path / "run")]) == 0
+    alpha = [r["schedule.alpha"] for r in read_history(tmp_path / "run" / "history.csv")]
+    # updates after steps 3 and 6: alpha >= 0.6 * 1.0, then >= 0.6 * that
+    assert alpha[:3] == [1.0, 1.0, 1.0] and len(set(alpha[3:6])) == 1 and len(alpha) == 8
+    assert 0.6 <= alpha[3] < 1.0 and 0.6 * alpha[3] <= alpha[6] and alpha[6] == alpha[7]
+
+
+@pytest.mark.parametrize(
+    ("alpha", "message"),
+    [
+        (
+            {"type": "adaptive", "gama": 0.9},
+            r"unknown keys \['gama'\] in fit.schedules.alpha; allowed: \['type', 'gamma', "
+            r"'initial', 'every', 'batch_size', 'window'\]",
+        ),
+        ({"type": "adaptive", "gamma": 1.5}, r"fit.schedules.alpha: gamma must lie in \(0, 1\]"),
+        ({"type": "adaptive", "every": 0}, "fit.schedules.alpha: every must be an int >= 1"),
+    ],
+)
+def test_adaptive_alpha_bad_config(tmp_path, alpha, message):
+    from pyrodyn.app.config import load_yaml
+    from pyrodyn.exceptions import ConfigError
+
+    cfg = load_yaml(_mtf_config(tmp_path, alpha))
+    with pytest.raises(ConfigError, match=message):
+        fit_run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+def test_adaptive_only_for_alpha_and_one_process(tmp_path):
+    from pyrodyn.app.assemble import build_adaptive_forcing, build_fit_kwargs
+    from pyrodyn.app.config import load_yaml, resolve
+    from pyrodyn.exceptions import ConfigError
+
+    cfg = load_yaml(_mtf_config(tmp_path, 1.0))
+    cfg["fit"]["schedules"]["fusion_alpha"] = {"type": "adaptive"}
+    with pytest.raises(ConfigError, match=r"may only be used for fit\.schedules\.alpha"):
+        fit_run(cfg, tmp_path / "run")
+    cfg = resolve(load_yaml(_mtf_config(tmp_path, {"type": "adaptive"})))
+    cfg["fit"]["devices"] = 2
+    with pytest.raises(ConfigError, match=r"single-process fits only; set fit\.devices: 1"):
+        build_adaptive_forcing(cfg, None, build_fit_kwargs(cfg)["schedules"])

@@ -61,6 +61,33 @@ def free_run(
         model.train(was)
 
 
+def teacher_states(model: Any, batch: MultimodalBatch) -> Tensor:
+    """Latent states ``(B, T, M)`` along the teacher-forced trajectory of a batch.
+
+    The forced units are the encoder's posterior means; the unforced units (``K < M``) start
+    from N(0, 1) (the global RNG) and are carried by a rollout forced at every step, so that
+    ``states[:, t + 1, K:]`` is the map's image of ``states[:, t]``. Evaluated
+    in eval mode without gradients (no input noise); the model's mode is restored.
+    """
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            loc = model.encode(batch)["latent"]
+            b, _, k = loc.shape
+            m = model.dynamics.latent_dim
+            if k == m:
+                return loc
+            first = torch.randn(b, 1, m - k, dtype=loc.dtype, device=loc.device)
+            carried = sparse_forcing_rollout(
+                model.dynamics, loc, 1, init=first[:, 0], inputs=batch.inputs, parallel=False
+            )
+            rest = torch.cat([first, carried[:, :-1, k:]], 1)
+            return torch.cat([loc, rest], -1)
+    finally:
+        model.train(was)
+
+
 def forecast_ahead(model: Any, batch: MultimodalBatch, horizon: int) -> dict[str, Tensor]:
     """The body of ``MTF.forecast`` (see there)."""
     if horizon < 1:
@@ -69,24 +96,14 @@ def forecast_ahead(model: Any, batch: MultimodalBatch, horizon: int) -> dict[str
     model.eval()
     try:
         with torch.no_grad():
-            loc = model.encode(batch)["latent"]
-            b, t, k = loc.shape
-            m = model.dynamics.latent_dim
-            if k < m:
-                carried = sparse_forcing_rollout(
-                    model.dynamics, loc, 1, inputs=batch.inputs, parallel=False
-                )
-                first = torch.randn(b, 1, m - k, dtype=loc.dtype, device=loc.device)
-                rest = torch.cat([first, carried[:, :-1, k:]], 1)
-                start = torch.cat([loc, rest], -1)
-            else:
-                start = loc
+            start = teacher_states(model, batch)
+            b, t, m = start.shape
             z = start.reshape(b * t, m)
             preds = []
             for h in range(horizon):
                 u = None
                 if batch.inputs is not None:
-                    idx = (torch.arange(t, device=loc.device) + h).clamp_max(t - 1)
+                    idx = (torch.arange(t, device=start.device) + h).clamp_max(t - 1)
                     u = batch.inputs[:, idx].reshape(b * t, -1)
                 z = model.dynamics.step(z, u)
                 preds.append(z)
@@ -96,4 +113,4 @@ def forecast_ahead(model: Any, batch: MultimodalBatch, horizon: int) -> dict[str
         model.train(was)
 
 
-__all__ = ["forecast_ahead", "free_run", "initial_states"]
+__all__ = ["forecast_ahead", "free_run", "initial_states", "teacher_states"]

@@ -62,7 +62,7 @@ from pyrodyn.models.mtf.encoding import (
     experts,
     teacher_posterior,
 )
-from pyrodyn.models.mtf.generation import forecast_ahead, free_run
+from pyrodyn.models.mtf.generation import forecast_ahead, free_run, teacher_states
 from pyrodyn.models.mtf.objective import MTFObjective
 from pyrodyn.models.mtf.recipe import Recipe
 from pyrodyn.nn.decoders import Decoder, LinearDecoder
@@ -335,6 +335,16 @@ class MTF(GenerativeModel, Generates, ForecastsAhead):
         return sparse_forcing_rollout(
             self.dynamics, teacher, self.tau, inputs=inputs, parallel=self.parallel_rollout
         )
+
+    def teacher_states(self, batch: MultimodalBatch) -> Tensor:
+        """Latent states ``(B, T, M)`` along the teacher-forced trajectory (no gradients).
+
+        The forced units are the encoder's posterior means; unforced units (``K < M``) start
+        from N(0, 1) and are carried by a rollout forced at every step. Adaptive generalized
+        forcing (:class:`~pyrodyn.infer.adaptive_forcing.AdaptiveForcingUpdate`) evaluates the
+        Jacobians of ``dynamics`` at these states.
+        """
+        return teacher_states(self, batch)
 
     # ------------------------------------------------------------------ generation
     def generate(
