@@ -19,6 +19,7 @@ from pyrodyn.data.dataset import MultimodalDataset
 from pyrodyn.dynamics.base import DynamicsModel
 from pyrodyn.dynamics.forcing import AdaptiveForcingAlpha
 from pyrodyn.infer.callbacks import Callback, FitState
+from pyrodyn.infer.checkpoint import forked_rng
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class AdaptiveForcingUpdate(Callback):
         batch = batch.to(device)
         was = model.training
         # the unforced units' random start must not move the training RNG streams
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with forked_rng(device):
             torch.manual_seed(self.seed + int(step))
             try:
                 model.eval()
