@@ -70,25 +70,11 @@ run of issue 14 (`pyrodyn fit svae_lorenz63`, 60 s) diagnosed with 64 windows x 
 def fit_guide(model, batch, steps: int, seed: int) -> float:
     """Adam on the encoder and guide family only (the generative part is the LGSSM); seconds."""
     from pyrodyn.objectives import TraceELBO
+    from pyrodyn.testing.lgssm import fit_encoder
 
     model.elbo = TraceELBO(num_particles=4, vectorize_particles=True)
-    params = [
-        p
-        for p in (*model.encoder.parameters(), *model.guide_family.parameters())
-        if p.requires_grad
-    ]
-    opt = torch.optim.Adam(params, lr=0.02)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
     start = time.perf_counter()
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        for _ in range(steps):
-            opt.zero_grad()
-            loss, _ = model.loss(batch)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 5.0)
-            opt.step()
-            sched.step()
+    fit_encoder(model, batch, steps, seed=seed, cosine=True)
     return time.perf_counter() - start
 
 

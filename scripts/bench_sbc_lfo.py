@@ -31,7 +31,7 @@ from pyrodyn.likelihoods.poisson import Poisson
 from pyrodyn.models.svae import SVAE
 from pyrodyn.objectives.elbo import TraceELBO
 from pyrodyn.priors.structured import StructuredMarkov
-from pyrodyn.testing.lgssm import lgssm_batch, lgssm_svae
+from pyrodyn.testing.lgssm import fit_encoder, lgssm_batch, lgssm_svae
 
 
 def timed(fn):
@@ -43,21 +43,7 @@ def timed(fn):
 def fit_guide(model: SVAE, batch: MultimodalBatch, steps: int) -> None:
     """Adam on the encoder and guide family only (the generative part is the LGSSM)."""
     model.elbo = TraceELBO(num_particles=4, vectorize_particles=True)
-    params = [
-        p
-        for p in (*model.encoder.parameters(), *model.guide_family.parameters())
-        if p.requires_grad
-    ]
-    opt = torch.optim.Adam(params, lr=0.02)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
-    torch.manual_seed(0)
-    for _ in range(steps):
-        opt.zero_grad()
-        loss, _ = model.loss(batch)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 5.0)
-        opt.step()
-        sched.step()
+    fit_encoder(model, batch, steps, seed=0, cosine=True)
 
 
 def lgssm_rows(fit_steps: int) -> list[str]:

@@ -172,14 +172,38 @@ def model_log_joint(model: SVAE, batch: MultimodalBatch, z: Tensor) -> Tensor:
 
 
 def fit_encoder(
-    model: SVAE, batch: MultimodalBatch, steps: int = 200, lr: float = 0.02, seed: int = 0
+    model: SVAE,
+    batch: MultimodalBatch,
+    steps: int = 200,
+    lr: float = 0.02,
+    seed: int = 0,
+    *,
+    cosine: bool = False,
 ) -> list[float]:
-    """Trains the encoder alone on the model's loss (Adam); returns the losses.
+    """Trains the inference side alone (encoder and guide family) on the model's loss (Adam).
 
-    The global random state is restored afterwards.
+    The generative part stays the LGSSM's. Gradients are clipped at norm 5 (one early spike
+    would inflate Adam's second moments for many steps). The global random state is restored
+    afterwards.
+
+    Args:
+        model: an SVAE, e.g. from :func:`lgssm_svae`.
+        batch: the data to fit.
+        steps: Adam steps.
+        lr: learning rate.
+        seed: seed of the fit's random draws.
+        cosine: decay the learning rate to 0 over ``steps`` (cosine annealing).
+
+    Returns:
+        The loss of every step.
     """
-    params = [p for p in model.encoder.parameters() if p.requires_grad]
+    params = [
+        p
+        for p in (*model.encoder.parameters(), *model.guide_family.parameters())
+        if p.requires_grad
+    ]
     opt = torch.optim.Adam(params, lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(int(steps), 1)) if cosine else None
     losses = []
     with torch.random.fork_rng():
         torch.manual_seed(int(seed))
@@ -189,6 +213,8 @@ def fit_encoder(
             loss.backward()
             nn.utils.clip_grad_norm_(params, 5.0)
             opt.step()
+            if sched is not None:
+                sched.step()
             losses.append(float(loss.detach()))
     return losses
 

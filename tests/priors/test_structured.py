@@ -22,7 +22,7 @@ from pyrodyn.objectives import TraceELBO
 from pyrodyn.priors.gp import FourierGPPrior
 from pyrodyn.priors.guide import MeanField
 from pyrodyn.priors.structured import StructuredMarkov
-from pyrodyn.testing.lgssm import lgssm_batch, lgssm_svae
+from pyrodyn.testing.lgssm import fit_encoder, lgssm_batch, lgssm_svae
 
 D, T, B = 2, 20, 8
 
@@ -104,23 +104,9 @@ def _fit_guide(family: str, steps: int, seed: int = 0) -> tuple[float, float]:
     if family == "structured":
         model.guide_family = StructuredMarkov(D).to(torch.float64)
     model.elbo = TraceELBO(num_particles=4, vectorize_particles=True)
-    params = [
-        p
-        for p in (*model.encoder.parameters(), *model.guide_family.parameters())
-        if p.requires_grad
-    ]
-    opt = torch.optim.Adam(params, lr=0.02)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    fit_encoder(model, batch, steps, seed=seed, cosine=True)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        for _ in range(steps):
-            opt.zero_grad()
-            loss, _ = model.loss(batch)
-            loss.backward()
-            # one early spike would inflate Adam's second moments for ~1000 steps
-            torch.nn.utils.clip_grad_norm_(params, 5.0)
-            opt.step()
-            sched.step()
         with torch.no_grad():
             q = model.variational(batch)
             z = q.rsample((2000,))
