@@ -55,8 +55,8 @@ def build(kind: str, num_neurons: int, num_pixels: int, args) -> MMGPVAE:
     if kind in ("mm", "images"):
         liks["images"] = Gaussian(
             num_pixels,
-            scale=getattr(args, "image_scale", 0.5),
-            learn_scale=getattr(args, "learn_image_scale", False),
+            scale=args.image_scale,
+            learn_scale=args.learn_image_scale,
         )
     return MMGPVAE(
         liks,
@@ -73,7 +73,7 @@ def run(kind: str, seed: int, data: dict, args, max_cpu: float) -> dict:
     mods = {"mm": ["spikes", "images"], "neural": ["spikes"], "images": ["images"]}[kind]
     extras = {k: v for k, v in data.items() if k.startswith("true_") and v.ndim >= 2}
     full = MultimodalDataset({m: data[m] for m in mods}, extras=extras)
-    train_idx, test_idx = split_trials(full.num_trials, seed, getattr(args, "test_trials", None))
+    train_idx, test_idx = split_trials(full.num_trials, seed, args.test_trials)
     train, test = full.subset(train_idx), full.subset(test_idx)
     model = build(kind, data["spikes"].shape[-1], data["images"].shape[-1], args)
     steps = args.epochs * math.ceil(train.num_trials / args.batch_size)
@@ -96,11 +96,9 @@ def run(kind: str, seed: int, data: dict, args, max_cpu: float) -> dict:
         clip_norm=args.clip_norm,
         # a cosine decay over the wall-clock budget (schedule_clock "time") or over the steps
         lr_schedule=(
-            {"type": "cosine", "min_factor": 0.01}
-            if getattr(args, "lr_schedule", "none") == "cosine"
-            else None
+            {"type": "cosine", "min_factor": 0.01} if args.lr_schedule == "cosine" else None
         ),
-        schedule_clock=getattr(args, "schedule_clock", "steps"),
+        schedule_clock=args.schedule_clock,
     )
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     model.eval()
