@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-slow lint format install docs
+.PHONY: demo test test-slow lint format install docs mutation
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -47,3 +47,16 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff format pyrodyn tests scripts
 	$(VENV)/bin/ruff check --fix pyrodyn tests scripts
+
+# Mutation testing of the numeric core (mutmut 3, configured in pyproject's [tool.mutmut]); not
+# part of `make test` (its duration is in BENCHMARKS.md). Scores per module go to stdout; add --write to
+# the report to refresh BENCHMARKS.md.
+MUTATION_STAMP := $(VENV)/.mutation-installed-stamp
+
+$(MUTATION_STAMP): $(STAMP)
+	$(PY) -m pip install -e ".[dev,mutation]"
+	touch $(MUTATION_STAMP)
+
+mutation: $(MUTATION_STAMP)
+	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children 2 > mutants-run.log 2>&1 || (tail -c 2000 mutants-run.log; exit 1)
+	$(PY) scripts/mutation_report.py
