@@ -9,11 +9,12 @@ every raw figure. Run it on a quiet machine::
 Parts (``--only`` picks some):
 
 * ``overhead``: one SVI step (zero_grad, ``model.loss``, backward, Adam step) of every composed
-  model in the tree, in a fresh process each (so its peak memory is its own), against the same
-  loss written in plain torch where the model's loss goes through Pyro traces (SVAE,
-  MM-GPVAE; the twin's loss is checked equal to ``model.loss`` at the same seed first). MTF and
-  MMVM compute their loss in torch already (Pyro only in model/guide for diagnostics). A cProfile
-  of the steps gives the share of time spent inside Pyro's own Python code.
+  model in the tree, in a fresh process each (so its peak memory is its own), at the shipped
+  configs' batch sizes, against the same loss written in plain torch (scripts/bench_twins.py:
+  every model's loss goes through its Pyro model/guide traces; the twin's loss is checked equal
+  to ``model.loss`` at the same seed first). Medians of 200 interleaved steps (``--repeats``),
+  with Pyro's validation on and off. A cProfile of the steps gives the share of time spent
+  inside Pyro's own Python code.
 * ``forcing``: MTF sparse teacher forcing, window-parallel fast path vs sequential rollout.
 * ``gp``: Fourier vs dense GP prior across T (``prior_costs`` of scripts/bench_gp_prior.py).
 * ``ddp``: SVAE fit on 1 vs 2 CPU processes (gloo), same per-rank batch.
@@ -45,6 +46,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTION = "## Benchmark suite (scripts/bench.py)"
 MODELS = ("SVAE", "SVAE-large", "MTF", "MMGPVAE", "MultimodalVAE", "LaDID")
 B, T = 16, 100  # sequences per step and steps per window of the sequence models
+OVERHEAD_REPEATS = 200  # SVI steps per median of the overhead part (issue 17 item 6)
+OVERHEAD_TARGET = 1.15  # Pyro step / plain-torch step the overhead part is held to
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -118,16 +121,24 @@ def build(name: str):
         if name == "SVAE-large":  # 16x the elements per step: Pyro's cost per step is fixed
             return SVAE(liks, latent_dim=8), sequence_batch(b=64, t=400)
         return SVAE(liks, latent_dim=8), sequence_batch()
-    if name == "MTF":
-        from pyrodyn.dynamics.plrnn import ClippedDendPLRNN
+    if name == "MTF":  # as configs/mtf_lorenz63.yaml, on 6 channels instead of 14
+        from pyrodyn.dynamics.plrnn import ClippedShallowPLRNN
         from pyrodyn.models.mtf import MTF
+        from pyrodyn.nn.encoders.temporal_conv import TemporalConvEncoder
 
-        return MTF(liks, ClippedDendPLRNN(8, num_bases=4), 8, tau=10), sequence_batch()
+        model = MTF(
+            liks,
+            ClippedShallowPLRNN(10, hidden_dim=100),
+            tau=10,
+            encoder=TemporalConvEncoder(6, 10, use_mask=False),
+            sample_latent=False,
+        )
+        return model, sequence_batch(b=32, t=200)
     if name == "MMGPVAE":
         from pyrodyn.models.mmgpvae import MMGPVAE
 
         model = MMGPVAE(liks, encoder_hidden=(32,), lengthscale=10.0)
-        return model, sequence_batch()
+        return model, sequence_batch(b=20)
     if name == "MultimodalVAE":
         from pyrodyn.data.batch import MultimodalBatch
         from pyrodyn.models.mmvm import MultimodalVAE
@@ -152,48 +163,12 @@ def build(name: str):
 
 
 # ---------------------------------------------------------------------------- plain-torch twins
-def svae_twin(model, batch, beta: float = 1.0) -> torch.Tensor:
-    """SVAE's negative ELBO per observed step without Pyro (same draws as ``model.loss``)."""
-    q = model.posterior(batch)
-    z = q.rsample()
-    prior = model.prior.distribution(model._context(batch))
-    kl = q.log_prob(z).sum() - prior.log_prob(z).sum()
-    nll = 0.0
-    for m in model.modalities:
-        params = model.decoders[m](z)
-        lp = model.likelihoods[m].log_prob(params, batch.obs[m], batch.mask[m])
-        nll = nll - model.modality_weights[m] * lp.sum()
-    return (nll + beta * kl) / float(model.normaliser(batch))
-
-
-def mmgpvae_twin(model, batch) -> torch.Tensor:
-    """MM-GPVAE's loss (closed-form KLs) without Pyro (same draws as ``model.loss``)."""
-    model._check(batch)
-    model.init_from_data(batch)
-    ctx = model.context(batch)
-    qs = model.posteriors(batch)
-    total = 0.0
-    latents = {}
-    for name, prior in model.groups().items():
-        q = qs[name]
-        q = q.to_event(len(q.batch_shape) - 1)
-        v = q.rsample()
-        p = prior.distribution(ctx)
-        total = total + torch.distributions.kl_divergence(q, p).sum()
-        hyper = getattr(prior, "hyperprior_log_prob", lambda: None)()
-        if hyper is not None:
-            total = total - hyper
-        latents[name] = prior.to_latent(v, ctx)
-    params = model._decode_params(latents)
-    valid = batch.valid_steps()
-    for m in model.modalities:
-        mask = batch.mask[m] & valid.reshape(*valid.shape, *([1] * (batch.mask[m].dim() - 2)))
-        lp = model.likelihoods[m].log_prob(params[m], batch.obs[m], mask)
-        total = total - model.modality_weights[m] * lp.sum()
-    return total / float(model.normaliser(batch))
-
-
-TWINS = {"SVAE": svae_twin, "SVAE-large": svae_twin, "MMGPVAE": mmgpvae_twin}
+def load_script(name: str):
+    """A sibling script as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "scripts", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def pyro_share(step: Callable[[], Any], n: int) -> tuple[float, list[list[Any]]]:
@@ -242,9 +217,11 @@ def overhead_worker(name: str, repeats: int, device: str = "cpu", scale: int = 1
         opt.step()
 
     out: dict[str, Any] = {"model": name, "batch": list(batch.obs["gaussian"].shape)}
-    out["pyro_step_s"] = median_time(step, repeats)
-    twin = TWINS.get(name)
-    if twin is not None:
+    out["repeats"] = repeats
+    twin = load_script("bench_twins").TWINS.get(name)
+    if twin is None:
+        out["pyro_step_s"] = median_time(step, repeats)
+    else:
         with torch.no_grad():
             pyro.set_rng_seed(1)
             ref = float(model.loss(batch)[0])
@@ -277,7 +254,8 @@ def overhead_worker(name: str, repeats: int, device: str = "cpu", scale: int = 1
 def bench_overhead(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for name in MODELS:
-        cmd = [sys.executable, __file__, "--worker", name, "--repeats", str(args.repeats)]
+        reps = OVERHEAD_REPEATS if args.repeats is None else args.repeats
+        cmd = [sys.executable, __file__, "--worker", name, "--repeats", str(reps)]
         cmd += ["--device", args.device, "--scale", str(args.scale)]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         if proc.returncode != 0:
@@ -307,7 +285,8 @@ def bench_forcing(args: argparse.Namespace) -> list[dict[str, Any]]:
                 out.square().mean().backward()
 
             fns[parallel] = run
-        reps = max(5, args.repeats // 3)  # the sequential rollout takes seconds at T = 1000
+        # the sequential rollout takes seconds at T = 1000
+        reps = 5 if args.repeats is None else max(5, args.repeats // 3)
         row["parallel_s"], row["sequential_s"] = paired_times(fns[True], fns[False], reps)
         row["repeats"] = reps
         with torch.no_grad():
@@ -323,11 +302,8 @@ def bench_forcing(args: argparse.Namespace) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------- GP priors
 def bench_gp(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Reuses helper code of scripts/bench_gp_prior.py (one implementation of the comparison)."""
-    path = os.path.join(ROOT, "scripts", "bench_gp_prior.py")
-    spec = importlib.util.spec_from_file_location("bench_gp_prior", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.prior_costs([100, 300, 1000], 1, 8, min(args.repeats, 10), 1000)
+    reps = 10 if args.repeats is None else min(args.repeats, 10)
+    return load_script("bench_gp_prior").prior_costs([100, 300, 1000], 1, 8, reps, 1000)
 
 
 # ---------------------------------------------------------------------------- DDP
@@ -390,55 +366,63 @@ def report(res: dict[str, Any], command: str) -> str:
         SECTION,
         "",
         f"Date {res['date']}. Machine: {res['machine']}. Command: `{command}`. Figures are",
-        f"medians of {res['repeats']} repeats after 2 warm-up calls; raw numbers in "
-        f"`{res['json']}`.",
+        f"medians of repeated measurements after 2 warm-up calls (repeats per part below); raw "
+        f"numbers in `{res['json']}`.",
         "",
     ]
     if "overhead" in res:
         lines += [
             "### SVI step time: Pyro vs the same loss in plain torch, and peak memory",
             "",
-            f"Device {res['device']}, batch x{res['scale']}. "
-            "One step = zero_grad + loss + backward + Adam step, one process per model. "
-            f"Sequence models: B={B} windows of T={T} steps (LaDID: T=50; SVAE-large: B=64, "
-            "T=400), Gaussian (3) + "
-            "Poisson (3) channels; MMVM: 128 static samples. Pyro share = cProfile self-time in "
-            "`pyro/` code. Peak RSS is the process's high-water mark (after imports in "
-            "brackets).",
+            f"Device {res['device']}, batch x{res['scale']}. One step = zero_grad + loss + "
+            "backward + Adam step, one process per model; Pyro and plain-torch steps timed "
+            f"alternately, medians of {res['overhead'][0].get('repeats', '?')} steps each. The "
+            "plain-torch twin (scripts/bench_twins.py) computes the same loss without Pyro, "
+            "with the same random draws; its loss is checked equal to `model.loss` at the same "
+            "seed first. Batches (B windows x T steps, or B samples) at the shipped configs' "
+            "batch sizes, Gaussian (3) + Poisson (3) channels: MTF built as "
+            "configs/mtf_lorenz63.yaml (clipped shallow PLRNN M=10, L=100, tau=10, "
+            "temporal-conv encoder, encoder means as teacher, windows of 200 steps); the other "
+            "models keep their small sizes. Pyro share = cProfile self-time in `pyro/` code. "
+            "Peak RSS is the process's high-water mark (after imports in brackets).",
             "",
-            "| model | Pyro step (ms) | plain torch (ms) | ratio | ratio, validation off "
-            "| Pyro share | peak RSS MiB |",
-            "|---|---|---|---|---|---|---|",
+            "| model | batch | Pyro step (ms) | plain torch (ms) | ratio | ratio, validation "
+            "off | Pyro share | peak RSS MiB |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for r in res["overhead"]:
             if "error" in r:
-                lines.append(f"| {r['model']} | error: {r['error']} | | | | | |")
+                lines.append(f"| {r['model']} | | error: {r['error']} | | | | | |")
                 continue
-            plain = r["model"] in ("MTF", "MultimodalVAE")
-            ratio = f"{r['ratio']:.2f}x" if "ratio" in r else "loss is plain torch"
-            if "ratio" not in r and not plain:
-                ratio = "no twin (see Pyro share)"
+            shape = " x ".join(str(n) for n in r["batch"][:-1])
+            ratio = f"{r['ratio']:.2f}x" if "ratio" in r else "no twin"
             if "twin_matches" in r and not r["twin_matches"]:
                 ratio += " (twin loss differs!)"
             novalid = f"{r['ratio_novalid']:.2f}x" if "ratio_novalid" in r else ""
             lines.append(
-                f"| {r['model']} | {_ms(r['pyro_step_s'])} | {_ms(r.get('torch_step_s'))} | "
-                f"{ratio} | {novalid} | {100 * r['pyro_share']:.0f}% | {r['peak_rss_mib']:.0f} "
+                f"| {r['model']} | {shape} | {_ms(r['pyro_step_s'])} | "
+                f"{_ms(r.get('torch_step_s'))} | {ratio} | {novalid} | "
+                f"{100 * r['pyro_share']:.0f}% | {r['peak_rss_mib']:.0f} "
                 f"(+{r['peak_rss_over_imports_mib']:.0f}) |"
             )
         lines.append("")
-        svae = next((r for r in res["overhead"] if r["model"] == "SVAE" and "ratio" in r), None)
-        if svae is not None:
-            top = ", ".join(f"`{f}` {ms:.2f}" for f, ms in svae["pyro_top"])
+        slow = [r for r in res["overhead"] if r.get("ratio", 0.0) > OVERHEAD_TARGET]
+        if slow:
+            tops = "; ".join(
+                f"{r['model']}: " + ", ".join(f"`{f}` {ms:.2f}" for f, ms in r["pyro_top"])
+                for r in slow
+            )
             lines += [
-                "Where the gap comes from (SVAE, cProfile self-time in ms per step, profiler "
-                f"inflated): {top}. pyrodyn's ELBO traces the guide, replays the model "
-                "under a second trace and scores both traces; every access to a PyroModule "
-                "parameter sends a `param` message through the handler stack, each sample site "
-                "goes through the plate/scale/trace messengers, and validation adds support "
-                "checks and `warn_if_inf` on every log-density. That cost is per site and per "
-                "step, not per element: it is a fixed few ms per step, so the ratio falls as a "
-                "step does more work (SVAE-large) and when validation is off "
+                f"Where the gap comes from in the models above {OVERHEAD_TARGET}x (cProfile "
+                f"self-time of Pyro's functions, ms per step, profiler inflated): {tops}. The "
+                "ELBO traces the guide, replays the model under a second trace and scores both "
+                "traces (log-densities of latent sites included, even where a closed-form KL "
+                "replaces them); each sample site goes through the plate, broadcast, scale and "
+                "trace messengers, which expand its distribution to the plate's shape; "
+                "validation adds the model/guide match and site-shape checks, argument and "
+                "support checks and `warn_if_nan`/`warn_if_inf` on every log-density. That cost "
+                "is per site and per step, not per element, so the ratio falls as a step does "
+                "more work (SVAE-large vs SVAE) and with validation off "
                 "(`pyro.enable_validation(False)`).",
                 "",
             ]
@@ -513,7 +497,13 @@ def write_section(path: str, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=["overhead", "forcing", "gp", "ddp"])
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help=f"timed repeats per measurement (default: {OVERHEAD_REPEATS} SVI steps per model for "
+        "overhead, 5 for forcing, 10 for gp)",
+    )
     parser.add_argument("--device", default="cpu", help="device of the overhead part (cuda)")
     parser.add_argument("--scale", type=int, default=1, help="batch multiplier (overhead part)")
     parser.add_argument("--ddp-steps", type=int, default=40)
@@ -523,7 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.worker:
-        print(json.dumps(overhead_worker(args.worker, args.repeats, args.device, args.scale)))
+        reps = OVERHEAD_REPEATS if args.repeats is None else args.repeats
+        print(json.dumps(overhead_worker(args.worker, reps, args.device, args.scale)))
         return 0
     import pyrodyn  # noqa: F401
 
@@ -531,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     res: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),
-        "repeats": args.repeats,
+        "repeats": args.repeats,  # None: each part's default
         "json": args.json,
         "device": args.device,
         "scale": args.scale,
