@@ -52,7 +52,9 @@ def _apply(mat: Tensor, vec: Tensor, solve: bool = False) -> Tensor:
     batch = torch.broadcast_shapes(mat.shape[:-2], vec.shape[:-1])
     core, k = _compact(mat.expand(*batch, d, d), len(batch))
     rest = batch[k:]
-    cols = vec.expand(*batch, d).reshape(-1, *rest, d).movedim(0, -1)  # (*rest, D, E)
+    # the column count is explicit: -1 is ambiguous when ``rest`` holds a 0 (T = 1: no coupling)
+    cols = vec.expand(*batch, d).reshape(math.prod(batch[:k]), *rest, d)
+    cols = cols.movedim(0, -1)  # (*rest, D, E)
     if solve:
         out = torch.linalg.solve_triangular(core, cols, upper=False)
     else:
@@ -153,7 +155,9 @@ class MarkovGaussian(TorchDistribution):
         """Exact log density ``(..., *batch)`` (padding steps left out)."""
         if self._validate_args:
             self._validate_sample(value)
-        value = value.expand(torch.broadcast_shapes(value.shape, self.loc.shape))
+        # against the full batch, not only loc's: the batch may come from another factor
+        full = self.batch_shape + self.event_shape
+        value = value.expand(torch.broadcast_shapes(value.shape, full))
         mean = self.loc.expand(value.shape)
         drift = _apply(self.coupling, value[..., 1:, :])
         mean = torch.cat([mean[..., :-1, :] + drift, mean[..., -1:, :]], -2)

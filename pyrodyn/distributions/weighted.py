@@ -55,8 +55,15 @@ class Weighted(TorchDistribution):
         return self.base_dist.variance
 
     def expand(self, batch_shape, _instance=None) -> Weighted:
-        """Broadcast to a larger batch shape (e.g. leading sample dimensions)."""
+        """Broadcast to a larger batch shape (e.g. leading sample dimensions).
+
+        Its own batch shape returns the distribution itself (distributions are immutable).
+        """
         batch_shape = torch.Size(batch_shape)
+        if _instance is None and batch_shape == self.batch_shape:
+            # a plate expands every site's distribution to the plate's shape, usually its own:
+            # a copy would cost a base expand and argument checks per site and loss evaluation
+            return self
         return Weighted(self.base_dist.expand(batch_shape), self.weight.expand(batch_shape))
 
     def sample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:

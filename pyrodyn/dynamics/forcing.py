@@ -301,7 +301,10 @@ def _delayed_mi(x: np.ndarray, max_lag: int, bins: int) -> np.ndarray:
     """Delayed mutual information ``(max_lag + 1,)`` of ``(T,)`` from ``bins`` histograms."""
     ok = np.isfinite(x)
     lo, hi = np.nanmin(x), np.nanmax(x)
-    scaled = np.where(ok, (x - lo) / (hi - lo + 1e-12) * bins, 0.0)
+    # equal-width bins over [lo, hi] (the maximum joins the last bin, as in np.histogram); no
+    # absolute epsilon in the width, which would make the estimate depend on the data's units
+    scale = bins / (hi - lo) if hi > lo else 0.0
+    scaled = np.where(ok, (x - lo) * scale, 0.0)
     codes = np.clip(scaled.astype(np.int64), 0, bins - 1)
     mi = np.full(max_lag + 1, np.nan)
     for k in range(max_lag + 1):

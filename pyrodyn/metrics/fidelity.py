@@ -108,6 +108,9 @@ def autocorrelation(x: np.ndarray, max_lag: int, *, spearman: bool = True) -> np
         x = rankdata(x, axis=0)
     t = x.shape[0]
     centred = x - x.mean(axis=0)
+    # the mean of a constant float column can be off by an ulp: drop that residue, else the
+    # rounding noise, itself constant, would show up as an ACF near 1
+    centred[:, np.all(x == x[0], axis=0)] = 0.0
     size = 1 << int(np.ceil(np.log2(2 * t)))
     spec = np.fft.rfft(centred, n=size, axis=0)
     acov = np.fft.irfft(spec * np.conj(spec), n=size, axis=0)[: max_lag + 1]

@@ -189,7 +189,8 @@ def offgrid_nmse_curve(
     batch = dense.batch(window=need)
     ctx_idx = torch.arange(context) * stride
     start = (context - 1) * stride + 1
-    q_idx = torch.arange(start, need)
+    # up to the last grid point of the horizon; the stride - 1 frames after it are past it
+    q_idx = torch.arange(start, need - stride + 1)
     off = q_idx[(q_idx % stride) != 0]
     on = q_idx[(q_idx % stride) == 0]
     cb = MultimodalBatch(

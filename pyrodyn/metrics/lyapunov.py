@@ -119,7 +119,9 @@ def lyapunov_spectrum(
 
     for _ in range(transient):
         x = advance(x)
-    basis = np.eye(dim)[:, :k]
+    # A generic (seeded, so reproducible) start: identity columns stay on the axes of an
+    # axis-aligned map, so the first would track axis 0 instead of the most expanding direction.
+    basis = np.linalg.qr(np.random.default_rng(0).standard_normal((dim, dim)))[0][:, :k]
     log_growth = np.zeros(k)
     for t in range(1, num_steps + 1):
         basis = _tangent_map(step, jacobian, x, basis)

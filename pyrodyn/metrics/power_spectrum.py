@@ -17,6 +17,10 @@ from pyrodyn.metrics.base import register_metric
 def _zscore(x: np.ndarray, axis: int) -> np.ndarray:
     """Standardise along ``axis``; constant series become zeros."""
     centred = x - x.mean(axis=axis, keepdims=True)
+    # Tested on the data, not on sd: the mean of a constant series such as 0.1 is not always
+    # the value itself, and the rounding residue it leaves would give a spurious DC spectrum.
+    constant = np.ptp(x, axis=axis, keepdims=True) == 0
+    centred = np.where(constant, 0.0, centred)
     sd = centred.std(axis=axis, keepdims=True)
     return centred / np.where(sd > 0, sd, 1.0)
 
@@ -101,7 +105,9 @@ def _mtf_spectrum(x: np.ndarray, sigma: float, n_freqs: int) -> np.ndarray:
         grid = np.arange(-half, half + 1)
         kernel = np.exp(-0.5 * (grid / sigma) ** 2)
         kernel /= kernel.sum()
-        spec = np.apply_along_axis(lambda s: np.convolve(s, kernel, mode="same"), 1, spec)
+        # The full convolution cut to the spectrum's own bins: mode="same" returns the longer
+        # of the two inputs, so a spectrum shorter than the kernel would grow to its length.
+        spec = np.apply_along_axis(lambda s: np.convolve(s, kernel)[half : half + s.size], 1, spec)
     return spec.mean(axis=0)[:n_freqs]
 
 

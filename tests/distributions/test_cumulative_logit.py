@@ -145,3 +145,65 @@ def test_log1mexp_accuracy():
     torch.testing.assert_close(log1mexp(D.float()), ref.float(), rtol=2e-6, atol=1e-30)
     torch.testing.assert_close(log1mexp_exp(R), ref_r, rtol=1e-13, atol=1e-15)
     assert torch.isfinite(log1mexp_exp(torch.tensor([-200.0]))).all()
+
+
+class _Shifted(CumulativeLogit):
+    """A subclass with its own constructor, expanded through torch's ``_instance`` protocol."""
+
+    def __init__(self, eta, thresholds, shift=0.0, validate_args=None):
+        self.shift = shift
+        super().__init__(eta + shift, thresholds, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(_Shifted, _instance)
+        new.shift = self.shift
+        return super().expand(batch_shape, _instance=new)
+
+
+def test_expand_follows_the_torch_protocol():
+    """Subclasses can reuse ``expand``; the validation flag is kept, parameters not re-checked."""
+    e = _Shifted(torch.tensor([0.0, 1.0], dtype=torch.float64), THRESHOLDS, shift=0.5)
+    e = e.expand((3, 2))
+    assert type(e) is _Shifted and e.shift == 0.5 and e.batch_shape == (3, 2)
+    codes = torch.tensor([1.0, 4.0], dtype=torch.float64).expand(3, 2)
+    eta = np.broadcast_to([0.5, 1.5], (3, 2))
+    ref = naive_log_prob(eta, THRESHOLDS.numpy(), codes.numpy())
+    torch.testing.assert_close(e.log_prob(codes), torch.as_tensor(ref), rtol=1e-12, atol=0)
+    # a validated distribution stays validated once expanded (as a Pyro plate expands it)
+    checked = CumulativeLogit(torch.zeros(2), THRESHOLDS, validate_args=True).expand((3, 2))
+    with pytest.raises(ValueError, match="support"):
+        checked.log_prob(torch.full((3, 2), 6.0))
+    # an unvalidated one is expanded as is: its parameters are not checked again on expand
+    loose = CumulativeLogit(torch.zeros(2), THRESHOLDS.flip(-1), validate_args=False)
+    assert loose.expand((3, 2)).log_prob(torch.ones(3, 2)).shape == (3, 2)
+
+
+def test_threshold_constraint_checks_each_row():
+    """Finite and non-decreasing (ties allowed), judged per row of a batch of thresholds."""
+    check = CumulativeLogit.arg_constraints["thresholds"].check
+    rows = torch.tensor(
+        [[0.0, 1.0, 1.0, 2.0], [0.0, 2.0, 1.0, 3.0], [0.0, 1.0, float("inf"), 5.0], [-1.0] * 4]
+    )
+    assert check(rows).tolist() == [True, False, False, True]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_sample_is_the_inverse_cdf_of_uniforms_in_the_dtype_of_eta(dtype):
+    """Under a fixed seed a draw is the smallest ``k`` with ``u <= P(o <= k)``, ``u`` uniform in
+    the dtype of ``eta``; half precision makes exact ties ``u = P(o <= k)`` frequent."""
+    if dtype == torch.float64:
+        eta = torch.randn(2000, dtype=dtype, generator=torch.Generator().manual_seed(1))
+        thresholds = THRESHOLDS
+        cdf = special.expit(thresholds.numpy() - eta.numpy()[:, None])
+    else:
+        eta = torch.zeros(20000, dtype=dtype)
+        thresholds = torch.tensor([0.0, 20.0], dtype=dtype)
+        cdf = np.array([0.5, 1.0])  # sigmoid(0) and sigmoid(20) are exact in half precision
+    torch.manual_seed(7)
+    x = CumulativeLogit(eta, thresholds).sample()
+    torch.manual_seed(7)
+    u = torch.rand(eta.shape, dtype=dtype).double().numpy()
+    assert x.dtype == dtype
+    np.testing.assert_array_equal(x.double().numpy(), 1 + (u[:, None] > cdf).sum(-1))
+    if dtype == torch.float16:
+        assert (u == 0.5).any()  # the tie is exercised

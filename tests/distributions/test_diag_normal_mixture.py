@@ -101,3 +101,74 @@ def test_uniform_mixture_over_available_components():
     # a row without any component is N(0, I)
     torch.testing.assert_close(mix.mean[1], torch.zeros(4))
     torch.testing.assert_close(mix.variance[1], torch.ones(4))
+
+
+def test_rsample_is_the_documented_two_stage_draw():
+    """Under a fixed seed a draw is ``mu_k + sigma_k * eps``: the component ``k`` by weight, then
+    standard normal noise, in that order from the global generator (reproducible runs)."""
+    mix = _mix(batch=(2,), k=3, d=2, seed=4)
+    torch.manual_seed(5)
+    z = mix.rsample((6,))
+    torch.manual_seed(5)
+    k = torch.multinomial(mix.weights, 6, replacement=True).T  # (6, 2)
+    eps = torch.randn(6, 2, 2, dtype=torch.float64)
+    rows = torch.arange(2)
+    want = mix.locs[rows, k] + mix.scales[rows, k] * eps
+    torch.testing.assert_close(z, want, rtol=1e-12, atol=0)
+
+
+def test_expand_keeps_the_kl_estimator_and_does_not_recheck_parameters():
+    from pyrodyn.distributions.mixture_kl import kl_pairwise
+
+    mix = _mix(batch=(2,))
+    mix = DiagNormalMixture(mix.locs, mix.scales, mix.logits, kl_estimator="pairwise")
+    g = torch.Generator().manual_seed(6)
+    q_loc = torch.randn(5, 2, 2, generator=g, dtype=torch.float64)
+    q = torch.distributions.Independent(torch.distributions.Normal(q_loc, 0.7), 1)
+    kl = torch.distributions.kl_divergence(q, mix.expand((5, 2)))
+    torch.testing.assert_close(kl, kl_pairwise(q_loc, torch.full_like(q_loc, 0.7), mix))
+    # an unvalidated mixture (here with a negative scale) is expanded as is
+    loose = DiagNormalMixture(mix.locs, -mix.scales, mix.logits, validate_args=False)
+    assert loose.expand((5, 2)).batch_shape == (5, 2)
+
+
+def test_uniform_mixture_in_one_dimension_with_a_kl_estimator():
+    from pyrodyn.distributions.diag_normal_mixture import uniform_mixture
+    from pyrodyn.distributions.mixture_kl import kl_lse
+
+    locs = torch.tensor([[[0.0], [2.0]]], dtype=torch.float64)  # (1, K=2, D=1)
+    scales = torch.ones(1, 2, 1, dtype=torch.float64)
+    mix = uniform_mixture(locs, scales, torch.tensor([[True, True]]), kl_estimator="lse")
+    torch.testing.assert_close(mix.mean, torch.tensor([[1.0]], dtype=torch.float64))
+    q = torch.distributions.Independent(torch.distributions.Normal(locs[:, 0], 0.5), 1)
+    kl = torch.distributions.kl_divergence(q, mix)
+    torch.testing.assert_close(kl, kl_lse(locs[:, 0], torch.full((1, 1), 0.5), mix))
+
+
+@pytest.mark.parametrize("batched", ["locs", "scales", "logits"])
+def test_any_parameter_may_carry_the_batch(batched):
+    full = _mix(batch=(2,), seed=7)
+    args = {"locs": full.locs[0], "scales": full.scales[0], "logits": full.logits[0]}
+    args[batched] = getattr(full, batched)
+    mix = DiagNormalMixture(**args)
+    assert mix.batch_shape == (2,) and mix.event_shape == (2,)
+    z = torch.randn(2, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    lp = mix.log_prob(z)
+    for b in range(2):
+        p = {k: (v[b] if k == batched else v) for k, v in args.items()}
+        w = torch.softmax(p["logits"], -1).numpy()
+        dens = sum(
+            w[k]
+            * multivariate_normal(p["locs"][k].numpy(), np.diag(p["scales"][k].numpy() ** 2)).pdf(
+                z[b].numpy()
+            )
+            for k in range(3)
+        )
+        assert lp[b].item() == pytest.approx(np.log(dens), rel=1e-10)
+
+
+def test_every_row_of_a_batch_needs_a_component():
+    locs, scales = torch.zeros(2, 2, 1), torch.ones(2, 2, 1)
+    logits = torch.tensor([[0.0, 0.0], [float("-inf"), float("-inf")]])
+    with pytest.raises(ValueError, match="at least one component"):
+        DiagNormalMixture(locs, scales, logits)

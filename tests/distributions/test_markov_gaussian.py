@@ -12,7 +12,7 @@ import pytest
 import torch
 from scipy.stats import multivariate_normal
 
-from pyrodyn.distributions.markov_gaussian import MarkovGaussian
+from pyrodyn.distributions.markov_gaussian import MarkovGaussian, _apply, _compact
 
 B, T, D = 3, 5, 2
 
@@ -162,6 +162,7 @@ def test_mask_gives_the_chain_of_the_valid_prefix():
         ({"coupling": torch.zeros(B, T, D, D)}, "coupling must have shape"),
         ({"mask": torch.ones(B, T + 1, dtype=torch.bool)}, "mask must have shape"),
         ({"mask": torch.tensor([[False, True, True, True, True]] * B)}, "prefix"),
+        ({"mask": torch.tensor([[True, False, True, True, True]] * B)}, "prefix"),
     ],
 )
 def test_bad_arguments(kwargs, match):
@@ -173,3 +174,191 @@ def test_bad_arguments(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         MarkovGaussian(**args)
+
+
+def test_unbatched_density_and_entropy_match_dense_gaussian():
+    """Parameters without batch dims (one sequence), and one trajectory scored under a batch."""
+    loc, tril, coupling = _params(9, b=1)
+    q = MarkovGaussian(loc[0], tril[0], coupling[0])
+    assert q.batch_shape == ()
+    mean, cov = _dense(loc, tril, coupling, 0)
+    ref = multivariate_normal(mean, cov)
+    z = torch.randn(T, D, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    np.testing.assert_allclose(float(q.log_prob(z)), ref.logpdf(z.reshape(-1)), rtol=1e-10)
+    np.testing.assert_allclose(float(q.entropy()), ref.entropy(), rtol=1e-10)
+    # an unbatched value against a batched distribution broadcasts to the batch
+    loc, tril, coupling = _params(10)
+    got = MarkovGaussian(loc, tril, coupling).log_prob(z)
+    assert got.shape == (B,)
+    for i in range(B):
+        mean, cov = _dense(loc, tril, coupling, i)
+        want = multivariate_normal(mean, cov).logpdf(z.reshape(-1))
+        np.testing.assert_allclose(float(got[i]), want, rtol=1e-10)
+
+
+def test_masked_entropy_is_the_entropy_of_the_valid_prefix():
+    loc, tril, coupling = _params(11)
+    lengths = [5, 3, 1]
+    mask = torch.arange(T) < torch.tensor(lengths)[:, None]
+    got = MarkovGaussian(loc, tril, coupling, mask).entropy()
+    for i, n in enumerate(lengths):
+        sub = (loc[i : i + 1, :n], tril[i : i + 1, :n], coupling[i : i + 1, : n - 1])
+        mean, cov = _dense(*sub, 0)
+        np.testing.assert_allclose(
+            float(got[i]), multivariate_normal(mean, cov).entropy(), rtol=1e-10
+        )
+
+
+class _Tempered(MarkovGaussian):
+    """A subclass with its own constructor, expanded through torch's ``_instance`` protocol."""
+
+    def __init__(self, loc, scale_tril, coupling, temperature=1.0, validate_args=None):
+        self.temperature = temperature
+        super().__init__(loc, scale_tril * temperature, coupling, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(_Tempered, _instance)
+        new.temperature = self.temperature
+        return super().expand(batch_shape, _instance=new)
+
+
+def test_expand_follows_the_torch_protocol():
+    """Subclasses can reuse ``expand``; the validation flag is kept, parameters not re-checked."""
+    loc, tril, coupling = _params(12)
+    e = _Tempered(loc, tril, coupling, temperature=2.0).expand((4, B))
+    assert type(e) is _Tempered and e.temperature == 2.0 and e.batch_shape == (4, B)
+    z = torch.randn(4, B, T, D, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    got = e.log_prob(z)
+    mean, cov = _dense(loc, 2.0 * tril, coupling, 1)
+    ref = multivariate_normal(mean, cov).logpdf(z[:, 1].reshape(4, -1).numpy())
+    np.testing.assert_allclose(got[:, 1].numpy(), ref, rtol=1e-10)
+    # a validated distribution stays validated once expanded (as a Pyro plate expands it)
+    checked = MarkovGaussian(loc, tril, coupling, validate_args=True).expand((4, B))
+    with pytest.raises(ValueError, match="support"):
+        checked.log_prob(torch.full((4, B, T, D), float("nan"), dtype=torch.float64))
+    # an unvalidated one is expanded as is: its parameters are not checked again on expand
+    loose = MarkovGaussian(loc, -tril, coupling, validate_args=False)
+    assert loose.expand((4, B)).batch_shape == (4, B)
+
+
+@pytest.mark.parametrize("batched", ["loc", "scale_tril", "coupling", "mask"])
+def test_any_factor_may_carry_the_batch(batched):
+    """The batch shape broadcasts over all factors; an unbatched value is scored per sequence."""
+    loc, tril, coupling = _params(13)
+    lengths = [5, 3, 4] if batched == "mask" else [T] * B
+    full = {
+        "loc": loc,
+        "scale_tril": tril,
+        "coupling": coupling,
+        "mask": torch.arange(T) < torch.tensor(lengths)[:, None],
+    }
+    args = {k: v[0] for k, v in full.items()}
+    args["mask"] = None
+    args[batched] = full[batched]
+    q = MarkovGaussian(**args)
+    assert q.batch_shape == (B,)
+    z = torch.randn(T, D, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    got, got_batched = q.log_prob(z), q.log_prob(z.expand(B, T, D))
+    assert got.shape == (B,)
+    for i, n in enumerate(lengths):
+        f = {k: (full[k][i] if k == batched else full[k][0])[None] for k in full if k != "mask"}
+        mean, cov = _dense(f["loc"][:, :n], f["scale_tril"][:, :n], f["coupling"][:, : n - 1], 0)
+        ref = multivariate_normal(mean, cov).logpdf(z[:n].reshape(-1).numpy())
+        np.testing.assert_allclose(float(got[i]), ref, rtol=1e-10)
+        np.testing.assert_allclose(float(got_batched[i]), ref, rtol=1e-10)
+
+
+def test_mask_shared_across_the_batch_and_given_as_numbers():
+    """A ``(T,)`` mask applies to every sequence; 0/1 numbers are read as bools."""
+    loc, tril, coupling = _params(14)
+    z = torch.randn(B, T, D, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    shared = torch.tensor([True, True, True, False, False])
+    q = MarkovGaussian(loc, tril, coupling, shared)
+    assert q.batch_shape == (B,)
+    got = q.log_prob(z)
+    for i in range(B):
+        mean, cov = _dense(loc[i : i + 1, :3], tril[i : i + 1, :3], coupling[i : i + 1, :2], 0)
+        ref = multivariate_normal(mean, cov).logpdf(z[i, :3].reshape(-1).numpy())
+        np.testing.assert_allclose(float(got[i]), ref, rtol=1e-10)
+    for numbers in (shared.double(), shared.long()):
+        q_num = MarkovGaussian(loc, tril, coupling, numbers)
+        torch.testing.assert_close(q_num.log_prob(z), got)
+        torch.testing.assert_close(q_num.entropy(), q.entropy())
+
+
+def test_rsample_is_the_linear_map_of_standard_normal_noise():
+    """Under a fixed seed ``z = (I - N)^{-1} (m + L e)`` with ``e`` the generator's normals."""
+    loc, tril, coupling = _params(15)
+    q = MarkovGaussian(loc, tril, coupling)
+    torch.manual_seed(6)
+    z = q.rsample((2,))
+    torch.manual_seed(6)
+    e = torch.randn(2, B, T, D, dtype=torch.float64)
+    for i in range(B):
+        n = np.zeros((T * D, T * D))
+        lbig = np.zeros((T * D, T * D))
+        for s in range(T):
+            lbig[s * D : (s + 1) * D, s * D : (s + 1) * D] = tril[i, s].numpy()
+            if s < T - 1:
+                n[s * D : (s + 1) * D, (s + 1) * D : (s + 2) * D] = coupling[i, s].numpy()
+        rhs = loc[i].reshape(-1).numpy()[None] + e[:, i].reshape(2, -1).numpy() @ lbig.T
+        want = np.linalg.solve(np.eye(T * D) - n, rhs.T).T
+        np.testing.assert_allclose(z[:, i].reshape(2, -1).numpy(), want, rtol=1e-10, atol=1e-12)
+
+
+def test_one_dimensional_chain_matches_dense_gaussian():
+    """``D = 1``: size-1 event dims are not mistaken for broadcast batch dims."""
+    loc, tril, coupling = _params(16, b=1, t=4, d=1)
+    q = MarkovGaussian(loc[0], tril[0], coupling[0])
+    mean, cov = _dense(loc, tril, coupling, 0)
+    z = torch.randn(3, 4, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    ref = multivariate_normal(mean, cov).logpdf(z.reshape(3, -1).numpy())
+    np.testing.assert_allclose(q.log_prob(z).numpy(), ref, rtol=1e-10)
+    assert q.rsample((3,)).shape == (3, 4, 1)
+    np.testing.assert_allclose(q.mean.reshape(-1).numpy(), mean, rtol=1e-10, atol=1e-12)
+
+
+def test_single_step_chain_is_its_gaussian():
+    """``T = 1`` (no coupling): ``N(m_1, L_1 L_1^T)``, also scored with leading sample dims."""
+    loc, tril, coupling = _params(17, t=1)
+    q = MarkovGaussian(loc, tril, coupling)
+    z = torch.randn(3, B, 1, D, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+    for value in (z, z[0]):
+        got = q.log_prob(value)
+        for i in range(B):
+            ref = multivariate_normal(loc[i, 0].numpy(), (tril[i, 0] @ tril[i, 0].T).numpy())
+            np.testing.assert_allclose(got[..., i].numpy(), ref.logpdf(value[..., i, 0, :].numpy()))
+            np.testing.assert_allclose(float(q.entropy()[i]), ref.entropy(), rtol=1e-10)
+    assert q.rsample((3,)).shape == (3, B, 1, D)
+
+
+def test_compact_drops_exactly_the_leading_broadcast_dims():
+    x = torch.randn(3, 2, 2)
+    # size-1 dims (any stride) and stride-0 dims (any size) are dropped, up to batch_dims
+    core, k = _compact(x.expand(4, 3, 2, 2), 2)
+    assert k == 1 and core.shape == (3, 2, 2) and torch.equal(core, x)
+    core, k = _compact(x[None], 1)
+    assert k == 1 and torch.equal(core, x)
+    core, k = _compact(x[None].expand(5, 1, 3, 2, 2), 3)
+    assert k == 2 and torch.equal(core, x)
+    # a size-1 dim after the batch dims is kept; a dim of size 2 with a stride is not broadcast
+    core, k = _compact(torch.randn(1, 1, 2), 1)
+    assert k == 1 and core.shape == (1, 2)
+    core, k = _compact(torch.randn(2, 3, 2, 2), 2)
+    assert k == 0 and core.shape == (2, 3, 2, 2)
+
+
+@pytest.mark.parametrize(("mat_batch", "vec_batch"), [((3,), ()), ((), (4, 3)), ((1, 3), (4, 1))])
+def test_apply_broadcasts_matrix_and_vector_batches(mat_batch, vec_batch):
+    """``mat @ vec`` and ``mat^{-1} vec`` over broadcast batch dims, whichever side has them."""
+    g = torch.Generator().manual_seed(18)
+    mat = torch.randn(*mat_batch, D, D, generator=g, dtype=torch.float64).tril()
+    mat = mat + 3.0 * torch.eye(D, dtype=torch.float64)
+    vec = torch.randn(*vec_batch, D, generator=g, dtype=torch.float64)
+    batch = np.broadcast_shapes(mat_batch, vec_batch)
+    m = np.broadcast_to(mat.numpy(), (*batch, D, D))
+    v = np.broadcast_to(vec.numpy(), (*batch, D))
+    want = np.einsum("...ij,...j->...i", m, v)
+    np.testing.assert_allclose(_apply(mat, vec).numpy(), want, rtol=1e-12)
+    solved = np.linalg.solve(m, v[..., None])[..., 0]
+    np.testing.assert_allclose(_apply(mat, vec, solve=True).numpy(), solved, rtol=1e-12)

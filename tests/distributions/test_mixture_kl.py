@@ -1,7 +1,9 @@
 import math
 
+import numpy as np
 import pytest
 import torch
+from scipy.stats import multivariate_normal, norm
 
 from pyrodyn.distributions.diag_normal_mixture import DiagNormalMixture
 from pyrodyn.distributions.mixture_kl import kl_estimate, kl_lse, kl_mc, kl_pairwise
@@ -61,3 +63,39 @@ def test_posteriors_with_leading_sample_dims_broadcast_against_the_mixture(estim
     for s in range(5):
         one = kl_estimate(locs[s], q_scale, h, estimator, value=value[s])
         torch.testing.assert_close(kl[s], one)
+
+
+def test_pairwise_ignores_absent_components_whatever_their_parameters():
+    """An absent component (weight 0) counts 0 even when its own KL overflows."""
+    q_loc, q_scale, h = _case(3, 1.0)
+    locs = h.locs.clone()
+    locs[:, 2] = 1e200  # KL(q || p_2) = inf, and 0 * inf would be nan
+    logits = torch.tensor([[0.0, 0.0, float("-inf")]], dtype=torch.float64)
+    absent = DiagNormalMixture(locs, h.scales, logits)
+    present = DiagNormalMixture(h.locs[:, :2], h.scales[:, :2], logits[:, :2])
+    torch.testing.assert_close(
+        kl_pairwise(q_loc, q_scale, absent), kl_pairwise(q_loc, q_scale, present)
+    )
+
+
+def test_mc_default_is_one_reparameterised_draw():
+    """Under a fixed seed the default estimate is ``log q(z) - log h(z)`` at ``z = mu + sigma e``
+    for one standard normal ``e`` (in q's dtype), for ``kl_mc`` and ``kl_estimate`` alike."""
+    q_loc, q_scale, h = _case(5, 1.0)
+    torch.manual_seed(9)
+    z = (q_loc + q_scale * torch.randn(1, *q_loc.shape, dtype=torch.float64))[0, 0].numpy()
+    w = h.weights[0].numpy()
+    dens = sum(
+        w[k]
+        * multivariate_normal(h.locs[0, k].numpy(), np.diag(h.scales[0, k].numpy() ** 2)).pdf(z)
+        for k in range(3)
+    )
+    log_q = norm(q_loc[0].numpy(), q_scale[0].numpy()).logpdf(z).sum()
+    for estimate in (
+        lambda: kl_mc(q_loc, q_scale, h),
+        lambda: kl_estimate(q_loc, q_scale, h, "mc"),
+    ):
+        torch.manual_seed(9)
+        got = estimate()
+        assert got.shape == (1,)
+        assert got.item() == pytest.approx(log_q - np.log(dens), rel=1e-10)

@@ -43,6 +43,17 @@ def test_expand_and_sample_over_leading_dims():
     torch.testing.assert_close(e.log_prob(z), d.log_prob(z))
 
 
+def test_expand_to_its_own_shape_returns_itself():
+    d = Weighted(_normal().to_event(1), torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    assert d.expand((4,)) is d and d.expand(torch.Size([4])) is d
+    # a plate of the site's own size (what every sample site inside a plate goes through)
+    with poutine.trace() as tr, pyro.plate("rows", 4, dim=-1):
+        pyro.sample("z", d)
+    assert tr.trace.nodes["z"]["fn"] is d
+    e = d.expand((2, 4))
+    assert e is not d and e.batch_shape == (2, 4)
+
+
 def _pair(weighted: bool, w: torch.Tensor):
     q = _normal(seed=3)
 
@@ -75,3 +86,37 @@ def test_a_per_row_weight_is_a_site_scale(elbo):
         pyro.set_rng_seed(0)
         losses.append(elbo().differentiable_loss(*_pair(weighted, w)))
     torch.testing.assert_close(losses[0], losses[1])
+
+
+def test_sample_is_a_draw_of_the_base():
+    """The weight does not change the sampler: same seed, same draws as the base."""
+    base = _normal().to_event(1)
+    w = Weighted(base, torch.tensor([0.5, 2.0, 0.0, 1.0]))
+    torch.manual_seed(3)
+    x = w.sample((2,))
+    torch.manual_seed(3)
+    torch.testing.assert_close(x, base.sample((2,)))
+    assert x.shape == (2, 4, 3)
+
+
+def test_batch_broadcasts_between_base_and_weight():
+    base = _normal((4, 3)).to_event(1)  # batch (4,)
+    z = torch.randn(4, 3)
+    # a scalar weight takes the base's batch
+    w = Weighted(base, torch.tensor(0.5))
+    assert w.batch_shape == (4,) and w.sample().shape == (4, 3)
+    torch.testing.assert_close(w.log_prob(z), 0.5 * base.log_prob(z))
+    # a weight with more dims expands the base
+    weight = torch.tensor([[0.5], [2.0]]).expand(2, 4)
+    w = Weighted(base, weight)
+    assert w.batch_shape == (2, 4) and w.sample().shape == (2, 4, 3)
+    torch.testing.assert_close(w.log_prob(z), weight * base.log_prob(z))
+
+
+def test_validation_follows_validate_args_and_dtype_follows_the_base():
+    base = _normal().to_event(1)
+    with pytest.raises(ValueError, match="weight"):
+        Weighted(base, -torch.ones(4), validate_args=True)
+    Weighted(base, -torch.ones(4), validate_args=False)  # not checked when asked not to
+    lp = Weighted(base, torch.ones(4, dtype=torch.float64)).log_prob(torch.zeros(4, 3))
+    assert lp.dtype == torch.float32

@@ -60,3 +60,51 @@ def test_bad_inputs():
 
     with pytest.raises(NotImplementedError, match="must implement step"):
         NoStep(2).step(torch.zeros(2))
+
+
+def _powers(a: float, z0: torch.Tensor, offsets: list[int]) -> torch.Tensor:
+    # z_k = a^k z0 for LinearDynamics with A = a I and b = 0 (hand-written reference)
+    return torch.stack([z0 * a**k for k in offsets], dim=-2)
+
+
+def test_path_offsets_edge_cases():
+    f = LinearDynamics(2, init_scale=0.5)
+    z0 = torch.tensor([[1.0, -2.0], [3.0, 0.5], [0.0, 4.0]])  # batch > 1
+    # a single offset is one state, not an empty path
+    torch.testing.assert_close(f.path(z0, torch.tensor([0])), z0[:, None])
+    torch.testing.assert_close(f.path(z0, torch.tensor([2])), _powers(0.5, z0, [2]))
+    # repeated offsets are sorted and give repeated states
+    torch.testing.assert_close(f.path(z0, torch.tensor([1, 1, 3])), _powers(0.5, z0, [1, 1, 3]))
+    # integer-valued float offsets are step offsets; within 1e-6 of an integer is accepted
+    torch.testing.assert_close(f.path(z0, torch.tensor([0.0, 2.0])), _powers(0.5, z0, [0, 2]))
+    near = torch.tensor([0.0, 1e-6, 3.0], dtype=torch.float64)
+    torch.testing.assert_close(f.path(z0, near), _powers(0.5, z0, [0, 0, 3]))
+    torch.testing.assert_close(f.path(z0, 3), _powers(0.5, z0, [0, 1, 2]))
+
+
+def test_empty_path_keeps_batch_shape():
+    f = LinearDynamics(3)
+    z0 = torch.randn(2, 4, 3)
+    for times in (torch.tensor([], dtype=torch.long), 0):
+        out = f.path(z0, times)
+        assert out.shape == (2, 4, 0, 3)
+    assert f.rollout(z0, 0).shape == (2, 4, 0, 3)
+
+
+def test_path_passes_inputs_to_the_steps():
+    f = LinearDynamics(1, input_dim=1, init_scale=0.5)
+    with torch.no_grad():
+        f.C.fill_(2.0)
+    u = torch.tensor([[[1.0], [-1.0], [3.0]]])
+    # z1 = 0.5*1 + 2*1 = 2.5; z2 = 1.25 - 2 = -0.75; z3 = -0.375 + 6 = 5.625
+    out = f.path(torch.tensor([[1.0]]), torch.tensor([0, 1, 3]), u)
+    torch.testing.assert_close(out, torch.tensor([[[1.0], [2.5], [5.625]]]))
+
+
+def test_linear_jacobian_has_one_matrix_per_state():
+    f = LinearDynamics(3, init_scale=0.7)
+    z = torch.randn(2, 4, 3)
+    jac = f.jacobian(z)
+    assert jac.shape == (2, 4, 3, 3)
+    torch.testing.assert_close(jac, 0.7 * torch.eye(3).expand(2, 4, 3, 3))
+    assert f.jacobian(torch.randn(3)).shape == (3, 3)

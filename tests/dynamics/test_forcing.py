@@ -140,3 +140,41 @@ def test_rollouts_keep_leading_sample_dims(k, parallel, inputs, device):
             sparse_forcing_rollout(dyn, teacher, 4, init=init[:1].expand(3, -1), inputs=u)
     with pytest.raises(ValueError, match="inputs must be"):
         sparse_forcing_rollout(dyn, teacher, 4, inputs=torch.zeros(b + 1, t, 2, device=device))
+
+
+def test_forcing_argument_limits():
+    dyn = Counter(3)
+    teacher = torch.zeros(2, 6, 2)
+    init = torch.zeros(2, 1)
+    # tau == T (forced once, at the start) and a numpy integer tau are valid
+    out = sparse_forcing_rollout(dyn, teacher, 6, init=init)
+    assert out[0, :, 0].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    torch.testing.assert_close(
+        sparse_forcing_rollout(dyn, teacher, np.int64(2), init=init),
+        sparse_forcing_rollout(dyn, teacher, 2, init=init),
+    )
+    with pytest.raises(TypeError, match="must be an int, got True"):
+        sparse_forcing_rollout(dyn, teacher, True, init=init)
+    with pytest.raises(ValueError, match="forcing_dim K=0"):
+        sparse_forcing_rollout(dyn, teacher[..., :0], 2)
+    with pytest.raises(ValueError, match=r"teacher must be \(batch, time, K\)"):
+        sparse_forcing_rollout(dyn, teacher[0], 2)
+    with pytest.raises(ValueError, match="inputs must be"):
+        sparse_forcing_rollout(dyn, teacher, 2, init=init, inputs=torch.zeros(6, 1))
+    with pytest.raises(ValueError, match=r"init \(the unforced units\) must have shape \(2, 1\)"):
+        sparse_forcing_rollout(dyn, teacher, 2, init=torch.zeros(2))
+
+
+def test_unforced_units_start_from_a_standard_normal_draw():
+    teacher = torch.zeros(4, 5, 1, dtype=torch.float64)
+    torch.manual_seed(7)
+    drawn = sparse_forcing_rollout(Counter(3), teacher, 2)
+    torch.manual_seed(7)
+    init = torch.randn(4, 2, dtype=torch.float64)
+    assert drawn.dtype == torch.float64
+    torch.testing.assert_close(drawn, sparse_forcing_rollout(Counter(3), teacher, 2, init=init))
+    torch.manual_seed(7)
+    gen = generalized_forcing_rollout(Counter(3), teacher, 0.5, tau=2)
+    torch.testing.assert_close(
+        gen, generalized_forcing_rollout(Counter(3), teacher, 0.5, tau=2, init=init)
+    )

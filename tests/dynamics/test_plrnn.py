@@ -127,3 +127,37 @@ def test_works_as_svae_prior(device):
     z = d.rsample()
     assert z.shape == (2, 5, 3)
     assert torch.isfinite(d.log_prob(z)).all()
+
+
+def test_jacobian_at_relu_kinks_uses_slope_zero():
+    """At z = 0 some ReLU arguments are exactly 0: the closed form uses phi'(0) = 0, as autograd."""
+    zero = torch.zeros(2, 4, dtype=torch.float64)
+    dend = DendPLRNN(4, num_bases=3).double()
+    clipped_dend = ClippedDendPLRNN(4, num_bases=3).double()
+    shallow = ShallowPLRNN(4, hidden_dim=6).double()
+    clipped_shallow = ClippedShallowPLRNN(4, hidden_dim=6).double()
+    with torch.no_grad():
+        for m in (dend, clipped_dend):
+            m.thresholds[:, 0] = 0.0  # z̄ + θ_0 = 0 at z = 0
+            m.thresholds[:, 1] = 1.0
+        for m in (shallow, clipped_shallow):
+            m.h2.copy_(torch.tensor([0.0, 1.0, -1.0, 0.0, 2.0, 0.5]))  # W_2 z + h_2 = h_2
+    for model in (PLRNN(4).double(), dend, clipped_dend, shallow, clipped_shallow):
+        torch.testing.assert_close(model.jacobian(zero), DynamicsModel.jacobian(model, zero))
+    # written out for the clipped shallow map at z = 0: A + W_1 diag(1[h_2 > 0]) W_2
+    want = (
+        torch.diag(clipped_shallow.a)
+        + (clipped_shallow.W1 * (clipped_shallow.h2 > 0).double()) @ clipped_shallow.W2
+    )
+    torch.testing.assert_close(clipped_shallow.jacobian(zero[0]), want.detach())
+
+
+def test_sample_step_adds_scaled_standard_normal_noise():
+    z = torch.randn(5, 3)
+    deterministic = PLRNN(3)
+    torch.testing.assert_close(deterministic.sample_step(z), deterministic.step(z))
+    noisy = PLRNN(3, noise_scale=0.3)
+    torch.manual_seed(11)
+    eps = torch.randn(5, 3)
+    torch.manual_seed(11)
+    torch.testing.assert_close(noisy.sample_step(z), noisy.step(z) + 0.3 * eps)

@@ -146,3 +146,80 @@ def test_clock_reads_only_the_rate_features():
         QueryDynamics(5, 4, max_period=6.0, rate_features=2)
     with pytest.raises(ValueError, match=r"rate_features must lie in \[1, code_dim = 5\], got 6"):
         QueryDynamics(5, 4, max_period=6.0, time_scale=2.0, rate_features=6)
+
+
+def test_rate_is_one_per_code_without_time_scale():
+    f = QueryDynamics(3, 2, max_period=2.0, hidden=(4,), dropout=0.0)
+    code = torch.randn(2, 5, 3, dtype=torch.float64)
+    rate = f.rate(code)
+    assert rate.dtype == torch.float64
+    torch.testing.assert_close(rate, torch.ones(2, 5, 1, dtype=torch.float64))
+
+
+def test_encoding_defaults_and_state():
+    enc = SinusoidalTimeEncoding(max_period=8.0)  # LaDID: 16 frequencies over 8 octaves
+    assert enc.output_dim == 32
+    periods = 2 * math.pi / enc.omega
+    torch.testing.assert_close(periods, 8.0 * 2.0 ** -torch.linspace(0, 8, 16))
+    assert "omega" not in enc.state_dict()  # derived from the arguments, not a checkpoint entry
+    for bad in (float("inf"), float("nan"), -1.0):
+        with pytest.raises(ValueError, match="max_period must be a positive finite number"):
+            SinusoidalTimeEncoding(max_period=bad)
+
+
+def test_encoding_check_boundaries():
+    enc = SinusoidalTimeEncoding(max_period=8.0, num_frequencies=2, octaves=1.0)
+    # a relative 1e-6 of rounding before the start is tolerated, the period itself is not
+    enc.check(torch.tensor([-1e-6 * 8.0, 1.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="wraps around"):
+        enc.check(torch.tensor([8.0 * (1 - 1e-6)], dtype=torch.float64))
+    for bad in ([0.0, float("inf")], [float("-inf"), 1.0]):
+        with pytest.raises(ValueError, match="finite"):
+            enc.check(torch.tensor(bad))
+
+
+def test_encoding_computes_in_its_own_dtype():
+    enc = SinusoidalTimeEncoding(max_period=8.0, num_frequencies=3, octaves=2.0)
+    dt = torch.tensor([0.123456789012345, 3.3333333333333, 7.1], dtype=torch.float64)
+    out = enc(dt)
+    assert out.dtype == torch.float64  # returned in the offsets' dtype
+    # the float32 module sees float32 offsets whatever the input precision
+    assert torch.equal(out, enc(dt.float()).double())
+
+
+def test_query_defaults_and_architecture():
+    f = QueryDynamics(1, 2, max_period=4.0)  # the smallest code
+    assert f.encoding.num_frequencies == 16 and f.encoding.max_period == 4.0
+    linear = [m for m in f.net if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [(33, 256), (256, 256), (256, 2)]
+    with pytest.raises(ValueError, match="code_dim must be >= 1, got 0"):
+        QueryDynamics(0, 2, max_period=4.0)
+    g = QueryDynamics(2, 2, max_period=4.0, hidden=(6, 5), dropout=0.0)
+    assert not any(isinstance(m, torch.nn.Dropout) for m in g.net)
+    psi = torch.randn(3, 2)
+    assert g.path(psi, torch.tensor([0.5, 1.0])).shape == (3, 2, 2)
+    for r in (1, 5):  # both ends of [1, code_dim]
+        q = QueryDynamics(5, 2, max_period=4.0, hidden=(4,), time_scale=2.0, rate_features=r)
+        assert q.log_rate.in_features == r
+    with pytest.raises(ValueError, match="rate_features must lie in"):
+        QueryDynamics(5, 2, max_period=4.0, time_scale=2.0, rate_features=0)
+
+
+def test_path_is_the_network_on_code_and_encoded_offset():
+    f = QueryDynamics(2, 3, max_period=5.0, num_frequencies=3, octaves=2.0, hidden=(7,))
+    f.eval()
+    psi = torch.randn(4, 2)
+    t = torch.tensor([0.0, 1.5, 4.2])
+    omega = 2 * math.pi / (5.0 * torch.tensor([1.0, 0.5, 0.25]))
+    arg = t[:, None] * omega
+    phi = torch.cat([arg.sin(), arg.cos()], -1)  # (3, 6)
+    want = f.net(torch.cat([psi[:, None].expand(4, 3, 2), phi.expand(4, 3, 6)], -1))
+    torch.testing.assert_close(f.path(psi, t), want)
+    # integer offsets, and float64 absolute times with an origin, give the same states
+    torch.testing.assert_close(
+        f.path(psi, torch.tensor([0, 1, 4])), f.path(psi, torch.tensor([0.0, 1.0, 4.0]))
+    )
+    origin = torch.full((4,), 100.0, dtype=torch.float64)
+    shifted = f.path(psi, t.double() + 100.0, origin=origin)
+    assert shifted.dtype == torch.float32
+    torch.testing.assert_close(shifted, want)

@@ -92,3 +92,60 @@ def test_forked_rng_gives_the_streams_back():
         _draw(), _draw()  # whatever the body draws from torch, Python and NumPy
     got = _draw()
     assert torch.equal(expected[0], got[0]) and expected[1:] == got[1:]
+
+
+def test_rng_state_for_a_cpu_device_has_no_cuda_entry_and_roundtrips():
+    state = get_rng_state("cpu")
+    assert sorted(state) == ["numpy", "python", "torch"]
+    # NumPy's uint32 keys are stored exactly, as int64 (a dtype every torch version serialises)
+    keys = state["numpy"]["keys"]
+    assert keys.dtype == torch.int64
+    np.testing.assert_array_equal(keys.numpy(), np.random.get_state()[1])  # noqa: NPY002
+    a = _draw()
+    set_rng_state(state, "cpu")
+    b = _draw()
+    assert torch.equal(a[0], b[0]) and a[1:] == b[1:]
+
+
+class _CudaRngSpy:
+    """Stands in for torch.cuda's RNG getters and setters (no GPU needed)."""
+
+    def __init__(self):
+        self.state = torch.arange(8, dtype=torch.uint8)
+        self.got: list = []
+        self.set: list = []
+
+    def get_rng_state(self, device):
+        self.got.append(device)
+        return self.state
+
+    def set_rng_state(self, state, device):
+        self.set.append((state, device))
+
+
+@pytest.fixture
+def cuda_rng(monkeypatch):
+    spy = _CudaRngSpy()
+    monkeypatch.setattr(torch.cuda, "get_rng_state", spy.get_rng_state)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", spy.set_rng_state)
+    return spy
+
+
+def test_cuda_rng_state_is_stored_and_restored_for_a_cuda_device(cuda_rng):
+    state = get_rng_state("cuda:1")
+    assert cuda_rng.got == [torch.device("cuda", 1)] and state["cuda"] is cuda_rng.state
+    set_rng_state(state, "cuda:1")
+    assert len(cuda_rng.set) == 1
+    restored, device = cuda_rng.set[0]
+    assert restored is cuda_rng.state and device == torch.device("cuda", 1)
+
+
+def test_cuda_rng_state_is_left_alone_off_cuda(cuda_rng):
+    assert "cuda" not in get_rng_state() and "cuda" not in get_rng_state("cpu")
+    # a checkpoint written on a GPU resumes on the CPU: its CUDA state is not applied
+    state = {**get_rng_state(), "cuda": cuda_rng.state}
+    set_rng_state(state)
+    set_rng_state(state, "cpu")
+    # and a CUDA run resuming a CPU checkpoint keeps its own CUDA stream
+    set_rng_state(get_rng_state(), "cuda:0")
+    assert cuda_rng.got == [] and cuda_rng.set == []

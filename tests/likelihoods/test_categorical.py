@@ -112,3 +112,19 @@ def test_validation_message_one_hot():
 def test_bad_sizes(c, n):
     with pytest.raises(ValueError, match="num_"):
         Categorical(c, num_channels=n)
+
+
+def test_one_hot_fill_and_sample_dtype():
+    """Missing one-hot vectors become class 0; draws come in the dtype of the logits."""
+    lik = Categorical(3, one_hot=True)
+    obs = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    mask = torch.tensor([[True, True, True], [True, False, True]])
+    filled = lik.fill(obs, mask)
+    torch.testing.assert_close(filled, torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]))
+    for one_hot in (False, True):
+        lik = Categorical(3, num_channels=2, one_hot=one_hot)
+        for dtype in (torch.float32, torch.float64):
+            logits = torch.zeros(4, 2, 3, dtype=dtype)
+            x = lik.sample({"logits": logits})
+            assert x.dtype == dtype
+            assert x.shape == ((4, 2, 3) if one_hot else (4, 2))

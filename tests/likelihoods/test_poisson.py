@@ -86,3 +86,13 @@ def test_support_traits():
 
     assert Gaussian.continuous and Laplace.continuous
     assert not any(c.continuous for c in (Poisson, Ordinal, Categorical, Bernoulli))
+
+
+def test_init_from_data_with_one_or_no_count_and_small_means():
+    """One observed count gives its own log; a mean below 1 is kept; no count floors at 1e-3."""
+    lik = Poisson(3)
+    obs = torch.tensor([[5.0, 1.0, 7.0], [9.0, 0.0, 7.0]])
+    mask = torch.tensor([[True, True, False], [False, True, False]])
+    lik.init_from_data(obs, mask)
+    want = torch.log(torch.tensor([5.0, 0.5, 1e-3]))
+    torch.testing.assert_close(lik.intercept.detach(), want)

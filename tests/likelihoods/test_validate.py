@@ -97,3 +97,25 @@ def test_integer_and_bool_observations_are_checked_by_value():
         Ordinal(2, 4, name="o").validate(torch.tensor([[1, 5]], dtype=torch.int16))
     with pytest.raises(DataError, match=r"'g'.*nan.*index \(0, 1\)"):
         Gaussian(2, name="g").validate(torch.tensor([[0.0, float("nan")]], dtype=torch.float16))
+
+
+@pytest.mark.parametrize(
+    ("lik", "bad", "support"),
+    [
+        (Gaussian(2, name="m"), float("inf"), "finite real numbers"),
+        (Bernoulli(2, name="m"), 2.0, "binary values 0 or 1"),
+        (Categorical(4, num_channels=2, name="m"), 7.0, r"integer class codes 0\.\.3$"),
+    ],
+)
+def test_errors_describe_the_support(lik, bad, support):
+    with pytest.raises(DataError, match=rf"'m'.*expected {support}"):
+        lik.validate(torch.tensor([[0.0, bad]]))
+
+
+def test_one_hot_vectors_are_checked_when_fully_observed():
+    lik = Categorical(3, one_hot=True, name="c")
+    obs = torch.tensor([[1.0, 1.0, 0.0], [5.0, 0.0, 0.0]])
+    partly = torch.tensor([[True, True, True], [True, False, True]])
+    with pytest.raises(DataError, match="'c'"):
+        lik.validate(obs, partly)  # the first vector is fully observed and invalid
+    lik.validate(obs[1:], partly[1:])  # a partly observed vector is not checked

@@ -53,3 +53,19 @@ def test_bad_inputs():
         bits_per_spike(np.array([[1.0, 2.0]]), np.zeros((1, 2)))
     with pytest.raises(ValueError, match="no spikes"):
         bits_per_spike(np.zeros((3, 2)), np.ones((3, 2)))
+
+
+def test_input_names_in_errors_and_empty_input():
+    with pytest.raises(TypeError, match=r"^x_true must be array-like"):
+        rate_r2(["a", "b"], np.zeros(2))
+    with pytest.raises(TypeError, match=r"^x_gen must be array-like"):
+        bits_per_spike(np.ones(2), ["a", "b"])
+    with pytest.raises(ValueError, match="non-empty"):
+        image_r2(np.zeros((0, 3)), np.zeros((0, 3)))
+
+
+def test_bits_per_spike_single_bin_by_hand():
+    # one neuron, one bin: y = 3, rate 2, baseline = the mean count 3
+    # (3 ln 2 - 2) - (3 ln 3 - 3) = 1 + 3 ln(2/3), over 3 spikes, in bits
+    want = (1.0 + 3.0 * math.log(2.0 / 3.0)) / (3.0 * math.log(2.0))
+    assert bits_per_spike(np.array([[3.0]]), np.array([[2.0]])) == pytest.approx(want)

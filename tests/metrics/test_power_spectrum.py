@@ -172,3 +172,65 @@ def test_anchors_on_a_simulated_recording(lorenz_recording):
     psh_blob = d_h_mtf(x[:1000], rng.standard_normal((1000, 3)))
     assert psh_blob == pytest.approx(0.798, abs=0.012)  # measured; seeds: 0.7895 .. 0.8026
     assert psh_blob == pytest.approx(0.808, abs=0.025)  # spec
+
+
+def test_constant_series_whose_mean_is_not_exact():
+    # Regression: the mean of 1000 x 0.1 is not 0.1 in floating point; the residue was
+    # standardised into a DC spike, so 0.1 "had" a spectrum and scored 0.24 against noise.
+    x = np.random.default_rng(0).standard_normal((1000, 2))
+    const = np.full((1000, 2), 0.1)
+    assert np.mean(const[:, 0]) != 0.1
+    np.testing.assert_array_equal(power_spectrum(const, sigma=2.0), 0.0)
+    assert d_h(x, const, sigma=2.0) == 1.0
+    assert d_h(const, np.ones((1000, 2)), sigma=2.0) == 0.0
+
+
+def test_power_spectrum_default_smoothing_and_input_name():
+    x = np.cumsum(np.random.default_rng(3).standard_normal((400, 2)), axis=0)
+    z = (x - x.mean(0)) / x.std(0)
+    want = gaussian_filter1d(np.abs(np.fft.rfft(z, axis=0)) ** 2, 20.0, axis=0)  # sigma = 20
+    np.testing.assert_allclose(power_spectrum(x), want / want.sum(0), rtol=1e-10)
+    with pytest.raises(ValueError, match=r"^x must have shape \(time, features\)"):
+        power_spectrum(np.zeros((4, 2, 2)))
+
+
+def test_mtf_variant_default_bins_and_input_names():
+    rng = np.random.default_rng(8)
+    x, y = rng.standard_normal((240, 2)), np.cumsum(rng.standard_normal((240, 2)), axis=0)
+    # defaults: sigma = 1, the first 100 of the 121 frequency bins
+    want = _reference_d_h_mtf(x[None], y[None], 1, 100)
+    assert d_h_mtf(x, y) == pytest.approx(want, rel=1e-10)
+    with pytest.raises(TypeError, match=r"^x_true must be array-like"):
+        d_h_mtf([["a", "b"]], y)
+    with pytest.raises(TypeError, match=r"^x_gen must be array-like"):
+        d_h_mtf(x, [["a", "b"]])
+
+
+def test_mtf_variant_boundaries():
+    rng = np.random.default_rng(9)
+    x, y = rng.standard_normal((2, 50, 2)), rng.standard_normal((3, 60, 2))
+    with pytest.raises(ValueError, match="with equal N"):
+        d_h_mtf(x, rng.standard_normal((2, 50, 3)))
+    with pytest.raises(ValueError, match="with equal N"):
+        d_h_mtf(x[None], y)  # 4-D x_true
+    # two common steps are enough, one is not
+    assert 0.0 <= d_h_mtf(x[:, :2], y[:, :2]) <= 1.0
+    with pytest.raises(ValueError, match="at least 2 common time steps"):
+        d_h_mtf(x[:, :1], y)
+    y[1, 7, 0] = np.inf
+    assert np.isnan(d_h_mtf(x, y))
+    # identical pure tones: all power in one kept bin, so 1 - BC rounds around 0 (never NaN)
+    t = np.arange(100)
+    for k in range(1, 11):
+        tone = np.sin(2 * np.pi * k * t / 100)[:, None]
+        assert 0.0 <= d_h_mtf(tone, tone, sigma=0, n_freqs=51) < 1e-7
+
+
+def test_mtf_variant_short_series_keep_their_bins():
+    # Regression: with mode="same", a spectrum shorter than the kernel (T = 2 or 12: 2 or 7
+    # bins, kernel 11 at sigma = 1) grew to the kernel's length before the cut.
+    rng = np.random.default_rng(10)
+    x, y = rng.standard_normal((2, 12, 2)), rng.standard_normal((3, 12, 2))
+    for t in (2, 12):
+        want = _reference_d_h_mtf(x[:, :t], y[:, :t], 1, 100)
+        assert d_h_mtf(x[:, :t], y[:, :t]) == pytest.approx(want, rel=1e-10)

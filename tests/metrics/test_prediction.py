@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -39,3 +41,41 @@ def test_shorter_forecast_array_and_bad_input():
         prediction_error(x, np.zeros((10, 1, 2)))
     with pytest.raises(ValueError, match=r"shape \(time, horizon, features\)"):
         prediction_error(np.zeros((5, 2)), np.zeros(5))
+
+
+def test_univariate_forecasts_may_drop_the_feature_axis():
+    x = np.array([0.0, 1.0, 3.0, 6.0])
+    f = np.array([[1.0, 2.0], [2.0, 5.0], [3.0, 9.0], [0.0, 0.0]])  # (T, H), no feature axis
+    # horizon 1: errors (1-1, 2-3, 3-6) -> mean of 0, 1, 9; horizon 2: (2-3, 5-6) -> 1, 1
+    np.testing.assert_allclose(prediction_error(x, f), [10.0 / 3.0, 1.0])
+    np.testing.assert_allclose(prediction_error(x[:, None], f), [10.0 / 3.0, 1.0])
+    with pytest.raises(ValueError, match=r"shape \(time, horizon, features\)"):
+        prediction_error(np.zeros((4, 2)), np.zeros((4, 2)))
+
+
+def test_forecast_shape_checks_and_names():
+    x = np.zeros((5, 2))
+    with pytest.raises(ValueError, match="do not fit"):
+        prediction_error(x, np.zeros((6, 1, 2)))  # more start times than x_true has steps
+    with pytest.raises(ValueError, match="do not fit"):
+        prediction_error(x, np.zeros((5, 0, 2)))  # empty horizon
+    with pytest.raises(TypeError, match=r"^forecasts must be array-like"):
+        prediction_error(x, [[["a", "b"]]])
+    with pytest.raises(ValueError, match=r"^x_true must have shape \(time, features\)"):
+        prediction_error(np.zeros((5, 2, 1)), np.zeros((5, 1, 2)))
+
+
+def test_horizons_beyond_the_data_are_nan_without_warnings():
+    x = np.array([0.0, 1.0, 3.0])[:, None]
+    f = np.zeros((3, 5, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice" from the skipped horizons
+        curve = prediction_error(x, f)
+        single = prediction_error(x, f, n=4)
+    # horizon 1 targets x[1:], horizon 2 only x[2] (one start); horizons 3..5 have no target
+    assert curve.shape == (5,)
+    assert curve.dtype == np.float64
+    np.testing.assert_allclose(curve[:2], [5.0, 9.0])
+    assert np.isnan(curve[2:]).all()
+    assert isinstance(single, float) and np.isnan(single)
+    assert isinstance(prediction_error(x, f, n=2), float)

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -211,3 +213,141 @@ def test_anchors_on_a_simulated_recording(lorenz_recording):
     assert 0.004 < d_stsp(a, b) < 0.045
     # measured 0.0824 (seeds 0-11: 0.059 .. 0.111); spec 0.0416 with 100k points each
     assert 0.04 < d_stsp(a, b, n_bins=30) < 0.15
+
+
+def test_out_of_range_box_is_half_open_and_names_inputs():
+    # sd of x_true is 1: the legacy box is [-2, 2) per dimension, the bins' own convention
+    x_true = np.array([[-1.0, -1.0], [1.0, 1.0]])
+    x_gen = np.array([[-2.0, 0.0], [2.0, 0.0], [0.0, -2.0], [0.0, 2.0], [np.nan, 0.0]])
+    # inside: the two points on a lower edge; outside: upper edges and the NaN point
+    assert out_of_range_fraction(x_true, x_gen) == pytest.approx(3 / 5)
+    with pytest.raises(ValueError, match=r"^x_true must have shape \(time, features\)"):
+        out_of_range_fraction(np.zeros((4, 2, 1)), x_gen)
+    with pytest.raises(ValueError, match=r"^x_gen must have shape \(time, features\)"):
+        out_of_range_fraction(x_true, np.zeros((4, 2, 1)))
+
+
+def _reference_gmm_kl(p_c, q_c, scaling, mc_samples, seed):
+    """Hershey & Olsen Monte-Carlo KL(p || q) of equal-weight isotropic mixtures, written out:
+    the seeded draws (component indices, then standard normals), then scipy log densities."""
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(p_c), size=mc_samples)
+    samples = p_c[idx] + np.sqrt(scaling) * rng.standard_normal((mc_samples, p_c.shape[1]))
+
+    def log_mix(centres):
+        cov = scaling * np.eye(centres.shape[1])
+        logs = [multivariate_normal(c, cov).logpdf(samples) for c in centres]
+        return logsumexp(np.stack(logs, axis=0), axis=0) - np.log(len(centres))
+
+    return float(np.mean(log_mix(p_c) - log_mix(q_c)))
+
+
+def test_gmm_estimator_matches_the_written_out_draws():
+    rng = np.random.default_rng(4)
+    x_true = rng.standard_normal((9, 2))
+    x_gen = 0.5 + 1.5 * rng.standard_normal((14, 2))  # more, wider centres: KL is asymmetric
+    kw = dict(method="gmm", gmm_scaling=0.3, gmm_points=12, mc_samples=400, seed=3)
+    fwd = d_stsp(x_true, x_gen, direction="true_gen", **kw)
+    rev = d_stsp(x_true, x_gen, direction="gen_true", **kw)
+    assert fwd == pytest.approx(_reference_gmm_kl(x_true, x_gen[:12], 0.3, 400, 3), rel=1e-10)
+    assert rev == pytest.approx(_reference_gmm_kl(x_gen[:12], x_true, 0.3, 400, 3), rel=1e-10)
+
+
+def test_gmm_arguments_and_nan_cases():
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((20, 2)), rng.standard_normal((20, 2))
+    # the smallest allowed sizes: one centre, one sample
+    assert np.isfinite(d_stsp(x, y, method="gmm", gmm_points=1, mc_samples=1))
+    for kwargs, msg in [
+        ({"gmm_scaling": 0.0}, r"^gmm_scaling \(mixture component variance\) must be > 0"),
+        ({"gmm_points": 0}, "gmm_points and mc_samples must be >= 1"),
+        ({"mc_samples": 0}, "gmm_points and mc_samples must be >= 1"),
+    ]:
+        with pytest.raises(ValueError, match=msg):
+            d_stsp(x, y, method="gmm", **kwargs)
+    for value in (np.nan, np.inf):
+        bad = y.copy()
+        bad[3, 1] = value
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # NaN at once, not through inf - inf in the mixture
+            assert np.isnan(d_stsp(x, bad, method="gmm"))
+            assert np.isnan(d_stsp(bad, x, method="gmm"))
+    # a generated trajectory at 1e200 (finite) makes every log ratio infinite: no estimate
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        assert np.isnan(d_stsp(x, np.full((20, 2), 1e200), method="gmm", mc_samples=50))
+
+
+def test_gmm_log_density_in_chunks_and_far_from_the_origin(monkeypatch):
+    from scipy.special import logsumexp
+
+    from pyrodyn.metrics import state_space
+    from pyrodyn.metrics.state_space import _gmm_logpdf
+
+    rng = np.random.default_rng(6)
+    # a bound of 60 distances per chunk: 7 centres -> chunks of 8 of the 30 samples
+    monkeypatch.setattr(state_space, "_GMM_CHUNK_ELEMENTS", 60)
+    centres, samples = rng.standard_normal((7, 2)), 2.0 * rng.standard_normal((30, 2))
+    d2 = ((samples[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+    want = logsumexp(-0.5 * d2 / 0.7, axis=1) - np.log(7) - np.log(2 * np.pi * 0.7)
+    np.testing.assert_allclose(_gmm_logpdf(samples, centres, 0.7), want, rtol=1e-12)
+    # more centres than the bound: one sample per chunk
+    many = rng.standard_normal((90, 2))
+    d2 = ((samples[:, None, :] - many[None, :, :]) ** 2).sum(-1)
+    want = logsumexp(-0.5 * d2 / 0.7, axis=1) - np.log(90) - np.log(2 * np.pi * 0.7)
+    np.testing.assert_allclose(_gmm_logpdf(samples, many, 0.7), want, rtol=1e-12)
+    # un-standardised data: the density at a lone centre is at most its peak, never above it
+    # (the expanded squared distance can round below zero there)
+    far = 1e4 + rng.standard_normal((200, 3))
+    peak = -0.5 * 3 * np.log(2.0 * np.pi * 1.0)
+    got = np.array([_gmm_logpdf(c[None], c[None], 1.0)[0] for c in far])
+    assert np.all(got <= peak)
+
+
+def test_bin_bounds_defaults_names_and_degenerate_inputs():
+    x = np.array([[0.0, 1.0], [2.0, 5.0], [4.0, 3.0], [np.nan, 0.0]])
+    sd = x[:3].std(0)  # rows with a NaN are left out
+    low, high = bin_bounds(x)  # legacy by default
+    np.testing.assert_allclose(low, -2 * sd, rtol=1e-12)
+    np.testing.assert_allclose(high, 2 * sd, rtol=1e-12)
+    # a single finite row: a zero-width box at that row
+    low, high = bin_bounds(x[[0, 3]], "minmax")
+    np.testing.assert_array_equal(low, [0.0, 1.0])
+    np.testing.assert_array_equal(high, [0.0, 1.0])
+    with pytest.raises(ValueError, match="no finite rows"):
+        bin_bounds(np.full((3, 2), np.nan))
+    with pytest.raises(ValueError, match=r"^bin_range must be one of"):
+        bin_bounds(x, "quantile")
+    with pytest.raises(ValueError, match=r"^x_true must have shape \(time, features\)"):
+        bin_bounds(np.zeros((3, 2, 1)))
+
+
+def test_bins_drop_non_finite_rows_only_and_cell_limits(monkeypatch):
+    from pyrodyn.metrics import state_space
+
+    rng = np.random.default_rng(7)
+    x, y = rng.standard_normal((400, 2)), rng.standard_normal((300, 2))
+    gappy = np.vstack([y, [[np.nan, 0.0], [0.0, np.inf]]])
+    assert d_stsp(x, gappy, n_bins=5) == d_stsp(x, y, n_bins=5)
+    # one bin per dimension: both histograms are the whole box, so they agree
+    assert d_stsp(x, y, n_bins=1, bin_range="minmax") == pytest.approx(0.0, abs=1e-15)
+    # the cell limit is inclusive
+    monkeypatch.setattr(state_space, "MAX_CELLS", 100)
+    assert np.isfinite(d_stsp(x, y, n_bins=10))
+    with pytest.raises(ValueError, match=r"n_bins\*\*N = 11\*\*2 = 121 cells"):
+        d_stsp(x, y, n_bins=11)
+
+
+def test_constant_true_dimension_gets_cells_of_width_one_over_n_bins():
+    # zero-width box in dimension 1 (the value 0): its cells fall back to [0, 1) cut in n_bins
+    rng = np.random.default_rng(8)
+    x_true = np.column_stack([rng.standard_normal(500), np.zeros(500)])
+    x_gen = np.column_stack([rng.standard_normal(500), np.zeros(500)])
+    kw = dict(n_bins=10, legacy_drop_first_bin=False)
+    same = d_stsp(x_true, x_gen, **kw)
+    near = x_gen + np.array([0.0, 0.05])  # still in the first cell [0, 0.1)
+    far = x_gen + np.array([0.0, 0.15])  # the second cell [0.1, 0.2): no overlap with x_true
+    assert d_stsp(x_true, near, **kw) == same < 0.1
+    assert d_stsp(x_true, far, **kw) > 5.0

@@ -229,7 +229,9 @@ class FourierGPPrior(LatentPrior):
                 self.max_frequency.fill_(math.inf)
             else:
                 self.max_frequency.fill_(self.bandwidth * float(omega_all[max(top, 1)]))
-        kept = omega_all <= float(self.max_frequency) * (1 + 1e-9)
+        # the cut-off lives in a float32 buffer (relative rounding up to 6e-8): a 1e-6 margin
+        # keeps the grid frequency it was computed from
+        kept = omega_all <= float(self.max_frequency) * (1 + 1e-6)
         max_index = int(kept.nonzero().max())
         found = FourierBasis(int(num_steps), n, dt, max_index, method=self.method)
         self._bases[key] = found
@@ -259,7 +261,10 @@ class FourierGPPrior(LatentPrior):
             )
         if closed:
             try:
-                omega = 2.0 * math.pi * torch.arange(max_index + 1) / (n * dt)
+                # float64 grid, then the kernel's dtype (a float32 grid loses ~1e-7 for float64
+                # kernels)
+                k = torch.arange(max_index + 1, dtype=torch.float64)
+                omega = 2.0 * math.pi * k / (n * dt)
                 like = next(kernel.parameters(), None)
                 if like is not None:
                     omega = omega.to(device=like.device, dtype=like.dtype)

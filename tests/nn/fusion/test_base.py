@@ -86,3 +86,49 @@ def test_default_prior_is_standard_normal_and_mmvm_brings_the_mixture():
     prior = MMVM(alpha=0.25, estimator="lse").default_prior(3)
     assert isinstance(prior, MMVMMixturePrior)
     assert (prior.latent_dim, prior.alpha, prior.estimator) == (3, 0.25, "lse")
+
+
+def test_shared_site_is_informed_only_by_modalities_with_a_posterior():
+    # an availability mask without a posterior (no encoder for it) informs nothing
+    post = {m: dist.Normal(torch.zeros(2, 3), torch.ones(2, 3)) for m in "ab"}
+    pres = {"a": torch.tensor([False, True]), "b": torch.tensor([False, False])}
+    pres["c"] = torch.tensor([True, True])
+    site = Mean().site_present(post, pres)
+    assert list(site) == ["shared"] and site["shared"].tolist() == [False, True]
+
+
+def test_posteriors_with_different_sequence_lengths_raise():
+    post = {
+        "a": dist.Normal(torch.zeros(2, 5, 3), torch.ones(2, 5, 3)),
+        "b": dist.Normal(torch.zeros(2, 4, 3), torch.ones(2, 4, 3)),
+    }
+    pres = {m: torch.ones(2, dtype=torch.bool) for m in post}
+    with pytest.raises(
+        ValueError, match=r"different batch shapes \{'a': \(2, 5\), 'b': \(2, 4\)\}"
+    ):
+        Mean()(post, pres)
+
+
+def test_rows_without_any_modality_are_listed_up_to_five():
+    post = {m: dist.Normal(torch.zeros(8, 3), torch.ones(8, 3)) for m in "ab"}
+    pres = {m: torch.tensor([False] * 7 + [True]) for m in "ab"}
+    with pytest.raises(ValueError, match=r"missing in rows \[0, 1, 2, 3, 4\] \(first five\)"):
+        Mean()(post, pres)
+
+
+def test_any_present_defaults_to_every_mask():
+    pres = {
+        "a": torch.tensor([True, False, False]),
+        "b": torch.tensor([False, False, False]),
+        "c": torch.tensor([False, False, True]),
+    }
+    assert Mean.any_present(pres).tolist() == [True, False, True]
+    assert Mean.any_present(pres, ["a", "b"]).tolist() == [True, False, False]
+
+
+def test_default_and_given_priors_of_the_shared_site():
+    assert Mean().default_prior(3).latent_dim == 3
+    post = {m: dist.Normal(torch.zeros(2, 3), torch.ones(2, 3)) for m in "ab"}
+    pres = {m: torch.ones(2, dtype=torch.bool) for m in "ab"}
+    given = dist.Normal(torch.ones(2, 3), 2.0 * torch.ones(2, 3)).to_event(1)
+    assert Mean().prior_distributions(post, pres, prior=given) == {"shared": given}

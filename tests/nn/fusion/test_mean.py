@@ -1,3 +1,5 @@
+import numpy as np
+import pyro.distributions as dist
 import torch
 
 from pyrodyn.nn.fusion import Mean
@@ -20,3 +22,18 @@ def test_average_of_means_and_variances():
     torch.testing.assert_close(fused.scale[1] ** 2, var.mean(0))
     # row 0: "c" missing -> average over a and b
     torch.testing.assert_close(fused.loc[0], (post["a"].loc[0] + post["b"].loc[0]) / 2)
+
+
+def test_double_precision_average_matches_numpy():
+    rng = np.random.default_rng(0)
+    locs, scales = rng.normal(size=(3, 2, 4)), rng.uniform(0.5, 2.0, size=(3, 2, 4))
+    post = {
+        m: dist.Normal(torch.from_numpy(locs[i]), torch.from_numpy(scales[i]))
+        for i, m in enumerate("abc")
+    }
+    pres = {m: torch.ones(2, dtype=torch.bool) for m in "abc"}
+    fused = Mean()(post, pres)
+    assert fused.loc.dtype == torch.float64
+    # a third is not exact in single precision: the weights must be double too
+    np.testing.assert_allclose(fused.loc.numpy(), locs.mean(0), rtol=1e-13)
+    np.testing.assert_allclose(fused.scale.numpy() ** 2, (scales**2).mean(0), rtol=1e-13)

@@ -177,3 +177,52 @@ def test_unknown_estimator_raises():
 def test_bad_num_samples_raises():
     with pytest.raises(ValueError, match="num_samples"):
         MMVM(num_samples=0)
+
+
+def _mixture_log_density(z, post, pres, alpha):
+    """log h(z) by hand: (1 - alpha) / M' sum over available q_m, plus alpha N(0, I)."""
+    avail = [m for m in post if bool(pres[m])]
+    terms = [
+        math.log((1 - alpha) / len(avail))
+        + dist.Normal(post[m].loc, post[m].scale).log_prob(z).sum()
+        for m in avail
+    ]
+    if alpha > 0:
+        terms.append(math.log(alpha) + dist.Normal(0.0, 1.0).log_prob(z).sum())
+    return torch.logsumexp(torch.stack(terms), 0)
+
+
+def test_scheduled_alpha_reaches_the_prior_distributions():
+    post = _post(num=2, batch=1, dim=3)
+    pres = _all(post)
+    z = torch.randn(1, 3)
+    priors = MMVM(alpha=0.0).prior_distributions(post, pres, alpha=0.4)
+    one = {m: dist.Normal(q.loc[0], q.scale[0]) for m, q in post.items()}
+    expected = _mixture_log_density(z[0], one, {m: True for m in post}, 0.4)
+    for m in post:
+        torch.testing.assert_close(priors[m].log_prob(z)[0], expected)
+
+
+def test_monte_carlo_regularizer_reuses_the_given_samples():
+    # one-sample estimate at the given draws: sum over available m of log q_m(z_m) - log h(z_m)
+    post = _post(num=3, batch=2, dim=3)
+    pres = _all(post)
+    pres["m2"][1] = False
+    values = {m: torch.randn(2, 3, generator=torch.Generator().manual_seed(i))
+              for i, m in enumerate(post)}  # fmt: skip
+    reg = MMVM(alpha=0.2, estimator="mc").regularizer(post, pres, values=values)
+    for b in range(2):
+        one = {m: dist.Normal(q.loc[b], q.scale[b]) for m, q in post.items()}
+        avail = {m: bool(pres[m][b]) for m in post}
+        expected = sum(
+            one[m].log_prob(values[m][b]).sum()
+            - _mixture_log_density(values[m][b], one, avail, 0.2)
+            for m in post
+            if avail[m]
+        )
+        torch.testing.assert_close(reg[b], expected)
+
+
+def test_default_prior_keeps_detach_prior():
+    assert MMVM(detach_prior=True).default_prior(2).detach_prior is True
+    assert MMVM().default_prior(2).detach_prior is False

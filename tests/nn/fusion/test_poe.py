@@ -43,3 +43,15 @@ def test_prior_expert_allows_empty_rows():
     fused = ProductOfExperts(prior_expert=True)({"a": q}, {"a": torch.tensor([False, True])})
     torch.testing.assert_close(fused.loc[0], torch.zeros(3))
     torch.testing.assert_close(fused.scale[0], torch.ones(3))
+
+
+@pytest.mark.parametrize("prior_expert", [False, True])
+def test_sequences_with_unequal_latent_sizes_raise(prior_expert):
+    # (B, T, D) posteriors with equal B and T: only the latent size differs
+    post = {
+        "a": dist.Normal(torch.zeros(2, 5, 3), torch.ones(2, 5, 3)),
+        "b": dist.Normal(torch.zeros(2, 5, 4), torch.ones(2, 5, 4)),
+    }
+    pres = {m: torch.ones(2, 5, dtype=torch.bool) for m in post}
+    with pytest.raises(ValueError, match=r"equal latent sizes, got \{'a': 3, 'b': 4\}"):
+        ProductOfExperts(prior_expert=prior_expert)(post, pres)
