@@ -121,7 +121,7 @@ def score_table(
                     c["equivalent"] += 1
                 continue
             c["killed" if st in KILLED else st] += 1
-            if st not in KILLED and st != "skipped":
+            if st in ("survived", "no tests", "suspicious"):
                 survivors.append(name)
         c["mutants"] = len(statuses)
         rows.append({"module": module, **c})
@@ -139,8 +139,9 @@ def score_table(
 
 
 def score(row: dict[str, object]) -> float:
-    """killed / (mutants - equivalent - skipped)."""
-    live = int(row["mutants"]) - int(row.get("equivalent", 0)) - int(row.get("skipped", 0))
+    """killed / (mutants - equivalent - skipped - not checked)."""
+    left_out = sum(int(row.get(k, 0)) for k in ("equivalent", "skipped", "not checked"))
+    live = int(row["mutants"]) - left_out
     return int(row.get("killed", 0)) / live if live else 1.0
 
 
@@ -156,16 +157,17 @@ def render(rows: list[dict[str, object]], survivors: list[str], stale: list[str]
         "(= `OMP_NUM_THREADS=1 mutmut run --max-children 2`, then "
         "`python scripts/mutation_report.py --write`). Configuration: `[tool.mutmut]` in "
         "pyproject.toml (the modules mutated and the test directories that may kill them). "
-        "Score = killed / (mutants - equivalent); killed includes time-outs. Equivalent mutants "
-        "are listed with the reason in `scripts/mutation_equivalents.toml`.",
+        "Score = killed / (mutants - equivalent - not checked); killed includes time-outs. "
+        "Equivalent mutants are listed with the reason in `scripts/mutation_equivalents.toml`.",
         "",
-        "| module | mutants | killed | survived | no tests | equivalent | score |",
-        "|---|---|---|---|---|---|---|",
+        "| module | mutants | killed | survived | no tests | equivalent | not checked | score |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['module']} | {r['mutants']} | {r.get('killed', 0)} | {r.get('survived', 0)} | "
-            f"{r.get('no tests', 0)} | {r.get('equivalent', 0)} | {100 * score(r):.1f} % |"
+            f"{r.get('no tests', 0)} | {r.get('equivalent', 0)} | {r.get('not checked', 0)} | "
+            f"{100 * score(r):.1f} % |"
         )
     lines += ["", f"Surviving mutants not listed as equivalent: {len(survivors)}."]
     if survivors:

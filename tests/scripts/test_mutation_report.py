@@ -8,7 +8,14 @@ import pytest
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "mutation_report.py"
 # mutmut's exit-code table, the part these fixtures use (the script reads mutmut's own by default)
-STATUSES = {0: "survived", 1: "killed", 5: "no tests", 36: "timeout", 34: "skipped", None: "x"}
+STATUSES = {
+    0: "survived",
+    1: "killed",
+    5: "no tests",
+    36: "timeout",
+    34: "skipped",
+    None: "not checked",
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +36,8 @@ def test_scores_count_timeouts_as_kills_and_exclude_equivalents(report, tmp_path
     m = "pyrodyn.likelihoods.poisson.x_f__mutmut_"
     codes = {f"{m}{i}": c for i, c in enumerate([1, 1, 1, 36, 0, 0, 5, 34])}
     write_meta(tmp_path, "pyrodyn/likelihoods/poisson.py", codes)
-    write_meta(tmp_path, "pyrodyn/metrics/base.py", {"pyrodyn.metrics.base.x_g__mutmut_1": 1})
+    base = "pyrodyn.metrics.base.x_g__mutmut_"
+    write_meta(tmp_path, "pyrodyn/metrics/base.py", {f"{base}1": 1, f"{base}2": None})
     write_meta(tmp_path, "pyrodyn/metrics/_arrays.py", {})  # no mutants: not a row
     results = report.load_results(tmp_path, STATUSES)
     assert sorted(results) == ["pyrodyn/likelihoods/poisson.py", "pyrodyn/metrics/base.py"]
@@ -43,8 +51,10 @@ def test_scores_count_timeouts_as_kills_and_exclude_equivalents(report, tmp_path
     assert survivors == [f"{m}4", f"{m}6"] and stale == []
     group = next(r for r in rows if r["module"] == "**pyrodyn/likelihoods/ (all)**")
     assert group["mutants"] == 8 and report.score(group) == pytest.approx(4 / 6)
+    unchecked = next(r for r in rows if r["module"] == "pyrodyn/metrics/base.py")
+    assert unchecked["not checked"] == 1 and report.score(unchecked) == 1.0  # over checked ones
     text = report.render(rows, survivors, stale)
-    assert "| pyrodyn/likelihoods/poisson.py | 8 | 4 | 1 | 1 | 1 | 66.7 % |" in text
+    assert "| pyrodyn/likelihoods/poisson.py | 8 | 4 | 1 | 1 | 1 | 0 | 66.7 % |" in text
     assert "Surviving mutants not listed as equivalent: 2." in text
 
 
