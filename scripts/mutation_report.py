@@ -145,15 +145,21 @@ def score(row: dict[str, object]) -> float:
     return int(row.get("killed", 0)) / live if live else 1.0
 
 
-def render(rows: list[dict[str, object]], survivors: list[str], stale: list[str]) -> str:
-    """The BENCHMARKS.md section."""
+def render(
+    rows: list[dict[str, object]],
+    survivors: list[str],
+    stale: list[str],
+    mutmut_version: str | None = None,
+) -> str:
+    """The BENCHMARKS.md section (``mutmut_version`` defaults to the installed one)."""
     from importlib.metadata import version
 
+    mutmut_version = mutmut_version or version("mutmut")
     lines = [
         SECTION,
         "",
         f"{datetime.date.today().isoformat()}, {platform.machine()} {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, mutmut {version('mutmut')}. Command: `make mutation` "
+        f"Python {platform.python_version()}, mutmut {mutmut_version}. Command: `make mutation` "
         "(= `OMP_NUM_THREADS=1 mutmut run --max-children 2`, then "
         "`python scripts/mutation_report.py --write`). Configuration: `[tool.mutmut]` in "
         "pyproject.toml (the modules mutated and the test directories that may kill them). "
