@@ -50,7 +50,8 @@ format: $(STAMP)
 
 # Mutation testing of the numeric core (mutmut 3, configured in pyproject's [tool.mutmut]); not
 # part of `make test` (its duration is in BENCHMARKS.md). Scores per module go to stdout; add --write to
-# the report to refresh BENCHMARKS.md.
+# the report to refresh BENCHMARKS.md. It resumes from mutants/ (mutmut keeps verdicts of unchanged
+# functions): `rm -rf mutants` first for a run from scratch.
 MUTATION_STAMP := $(VENV)/.mutation-installed-stamp
 
 $(MUTATION_STAMP): $(STAMP)
