@@ -9,24 +9,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-SCRIPTS = pathlib.Path(__file__).resolve().parents[2] / "scripts"
 
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def bench(load_script):
+    return load_script("bench_peers")
 
 
 @pytest.fixture(scope="module")
-def bench():
-    return _load("bench_peers")
-
-
-@pytest.fixture(scope="module")
-def models():
-    return _load("peer_models")
+def models(load_script):
+    return load_script("peer_models")
 
 
 DOC = "# Benchmarks\n\nintro\n\n## Newest (2026)\n\nnew text\n\n## Older\n\nold text\n"
@@ -155,7 +146,8 @@ def test_item3_tasks_read_their_data_and_configs(bench):
     sym = str(pathlib.Path("out", "data", "lorenz63_symbolic.npz"))
     assert bench.dsr_files("lorenz63_labels", args) == (sym, sym, "true_state")
     assert bench.INPUTS["lorenz63_op"] == ("ordinal", "poisson")
-    shipped = {p.stem for p in (SCRIPTS.parent / "pyrodyn" / "configs").glob("*.yaml")}
+    configs = pathlib.Path(__file__).resolve().parents[2] / "pyrodyn" / "configs"
+    shipped = {p.stem for p in configs.glob("*.yaml")}
     assert set(bench.CONFIGS.values()) <= shipped
     assert set(bench.LATENT_TASKS) <= set(bench.TASKS)
 
@@ -189,7 +181,7 @@ def test_ridges_default_override_and_bad_values(models):
             models.ridges(SimpleNamespace(esn_ridges=bad))
 
 
-def test_latent_task_table(bench):
+def test_latent_task_table(bench, load_script):
     args = SimpleNamespace(budget=180.0, valid_steps=10000, steps=50000, burn_in=1000)
     peer = {"d_stsp": 0.8, "d_stsp_outputs": math.nan, "configs_tried": 12, "wall_s": 179.0}
     mtf = {"d_stsp": 0.25, "fit_steps": 2000, "selected_step": 2000, "wall_s": 185.0}
@@ -199,7 +191,7 @@ def test_latent_task_table(bench):
     assert "configs/mtf_lorenz63_ordinal_poisson.yaml with fit.max_time=180" in lines[2]
     assert "| 0 | 0.800 | diverged | 12 | 179 | 0.250 | 2000 (2000) | 185 |" in lines
     assert "- floor (the noise-free training half against the tail): D_stsp 0.0078" in lines
-    tables = _load("peer_tables")
+    tables = load_script("peer_tables")
     with pytest.raises(ValueError, match="kind must be 'dsr', 'latent' or 'digits', got 'x'"):
         tables.task_table("lorenz63", rows, args, kind="x", config="c", space="s")
     with pytest.raises(ValueError, match="no description of the latent task 'rossler'"):

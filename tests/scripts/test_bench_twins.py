@@ -5,26 +5,14 @@ every KL term, factor, weight and random draw of the model's Pyro pair. Tiny mod
 with missing entries; the benchmark's own models (bench.build) are checked by bench.py itself.
 """
 
-import importlib.util
-import pathlib
-
 import pyro
 import pytest
 import torch
 
-SCRIPTS = pathlib.Path(__file__).resolve().parents[2] / "scripts"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
-def twins():
-    return _load("bench_twins")
+def twins(load_script):
+    return load_script("bench_twins")
 
 
 def _liks():
@@ -166,6 +154,6 @@ def test_twin_gradients_equal_the_model_loss_gradients(twins):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_twins_cover_every_benchmarked_model(twins):
-    bench = _load("bench")
+def test_twins_cover_every_benchmarked_model(twins, load_script):
+    bench = load_script("bench")
     assert set(twins.TWINS) == set(bench.MODELS)

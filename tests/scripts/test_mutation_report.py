@@ -1,12 +1,10 @@
 """scripts/mutation_report.py: scores per module from mutmut results, equivalents, staleness."""
 
-import importlib.util
 import json
 import pathlib
 
 import pytest
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "mutation_report.py"
 # mutmut's exit-code table, the part these fixtures use (the script reads mutmut's own by default)
 STATUSES = {
     0: "survived",
@@ -19,11 +17,8 @@ STATUSES = {
 
 
 @pytest.fixture(scope="module")
-def report():
-    spec = importlib.util.spec_from_file_location("mutation_report", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def report(load_script):
+    return load_script("mutation_report")
 
 
 def write_meta(root: pathlib.Path, module: str, codes: dict[str, int | None]) -> None:
