@@ -88,7 +88,7 @@ class FourierGPPrior(LatentPrior):
         padding_margin: factor on the decay lag (room for the length-scale to grow in training).
         max_frequency: highest kept angular frequency (rad per time unit); None: automatic;
             ``math.inf``: no pruning.
-        condthresh: spectral dynamic range kept by the automatic pruning rule.
+        condthresh: spectral dynamic range kept by the automatic pruning rule (>= 1).
         bandwidth: factor on the automatic cut-off (room for the length-scale to shrink).
         jitter: variance added to every coefficient (conditioning; the reference uses 1e-2).
         spectral: ``"auto"`` (closed form when registered, else FFT), ``"closed_form"`` or
@@ -123,9 +123,10 @@ class FourierGPPrior(LatentPrior):
             raise ValueError(f"spectral must be 'auto', 'closed_form' or 'fft', got {spectral!r}")
         if method not in ("auto", "matmul", "fft"):
             raise ValueError(f"method must be 'auto', 'matmul' or 'fft', got {method!r}")
-        for name, value in (("padding_tol", padding_tol), ("condthresh", condthresh)):
-            if not value > 0:
-                raise ValueError(f"{name} must be positive, got {value}")
+        if not padding_tol > 0:
+            raise ValueError(f"padding_tol must be positive, got {padding_tol}")
+        if not condthresh >= 1:  # a dynamic range: below 1 no frequency would pass the rule
+            raise ValueError(f"condthresh must be >= 1 (a dynamic range), got {condthresh}")
         if padding_margin < 1 or bandwidth < 1:
             raise ValueError(
                 f"padding_margin and bandwidth must be >= 1, got {padding_margin}, {bandwidth}"
