@@ -9,12 +9,10 @@ from pyrodyn.app.rundir import load_run
 from pyrodyn.data.dataset import MultimodalDataset
 
 
-def test_fit_select_keeps_best_free_run(tmp_path):
-    from pyrodyn.infer.checkpoint import load_checkpoint
-    from pyrodyn.infer.selection import FreeRunScore
-
-    t = np.arange(600) * 0.1
-    x = np.stack([np.sin(t), np.cos(t)], -1) + 0.05 * np.random.default_rng(0).normal(size=(600, 2))
+def _sine_mtf(tmp_path, n, *, latent_dim, fit, **model):
+    """A noisy 2-D sine recording of ``n`` steps in ``d.npz`` and a small MTF config fitting it."""
+    t = np.arange(n) * 0.1
+    x = np.stack([np.sin(t), np.cos(t)], -1) + 0.05 * np.random.default_rng(0).normal(size=(n, 2))
     np.savez(tmp_path / "d.npz", x=x)
     cfg = {
         "data": {
@@ -25,12 +23,22 @@ def test_fit_select_keeps_best_free_run(tmp_path):
         },
         "model": {
             "type": "MTF",
-            "dynamics": {"type": "ClippedShallowPLRNN", "latent_dim": 2, "hidden_dim": 8},
+            "dynamics": {"type": "ClippedShallowPLRNN", "latent_dim": latent_dim, "hidden_dim": 8},
+            **model,
             "tau": 5,
             "encoder": {"type": "TemporalConvEncoder", "input_dim": 2, "latent_dim": 2},
         },
-        "fit": {"steps": 6, "batch_size": 4, "select": {"every": 2, "steps": 200, "burn_in": 10}},
+        "fit": fit,
     }
+    return x, cfg
+
+
+def test_fit_select_keeps_best_free_run(tmp_path):
+    from pyrodyn.infer.checkpoint import load_checkpoint
+    from pyrodyn.infer.selection import FreeRunScore
+
+    fit = {"steps": 6, "batch_size": 4, "select": {"every": 2, "steps": 200, "burn_in": 10}}
+    x, cfg = _sine_mtf(tmp_path, 600, latent_dim=2, fit=fit)
     fit_run(cfg, tmp_path / "run")
     rows = np.genfromtxt(tmp_path / "run" / "selection.csv", delimiter=",", names=True)
     assert rows["step"].tolist() == [2, 4, 6] and np.all(rows["score"] >= 0)
@@ -46,25 +54,8 @@ def test_fit_select_keeps_best_free_run(tmp_path):
 
 
 def _mtf_config(tmp_path, alpha):
-    t = np.arange(300) * 0.1
-    x = np.stack([np.sin(t), np.cos(t)], -1) + 0.05 * np.random.default_rng(0).normal(size=(300, 2))
-    np.savez(tmp_path / "d.npz", x=x)
-    cfg = {
-        "data": {
-            "path": str(tmp_path / "d.npz"),
-            "modalities": {"x": {"likelihood": {"type": "Gaussian"}}},
-            "window": 20,
-            "valid_fraction": 0.0,
-        },
-        "model": {
-            "type": "MTF",
-            "dynamics": {"type": "ClippedShallowPLRNN", "latent_dim": 3, "hidden_dim": 8},
-            "forcing_dim": 2,
-            "tau": 5,
-            "encoder": {"type": "TemporalConvEncoder", "input_dim": 2, "latent_dim": 2},
-        },
-        "fit": {"steps": 8, "batch_size": 4, "progress": False, "schedules": {"alpha": alpha}},
-    }
+    fit = {"steps": 8, "batch_size": 4, "progress": False, "schedules": {"alpha": alpha}}
+    _, cfg = _sine_mtf(tmp_path, 300, latent_dim=3, fit=fit, forcing_dim=2)
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
