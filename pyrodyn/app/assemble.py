@@ -230,24 +230,34 @@ def build_loggers(cfg: Mapping[str, Any], out_dir: str) -> list[Any]:
     return [TensorBoardLogger(os.path.join(out_dir, TENSORBOARD_DIR))]
 
 
-def _select_modality(cfg: Mapping[str, Any], modality: str | None) -> str:
-    """``fit.select.modality``, or the first modality with a continuous likelihood."""
+def _select_modality(cfg: Mapping[str, Any], modality: str | None, prediction: str) -> str:
+    """``fit.select.modality``, or the first modality with a continuous likelihood.
+
+    A discrete modality (counts, ordinal codes, classes) is scored with ``prediction: mean``: its
+    expected values are continuous (then the default is the first modality if none is
+    continuous).
+    """
     mods = cfg["data"]["modalities"]
     kinds = {m: factory.resolve(ms["likelihood"]["type"], "Likelihood") for m, ms in mods.items()}
     if modality is None:
         for m, lik in kinds.items():
             if lik.continuous:
                 return m
+        if prediction == "mean":
+            return next(iter(kinds))
         raise ConfigError(
-            "fit.select needs a modality (no modality has a continuous likelihood to default to)"
+            "fit.select needs a modality (no modality has a continuous likelihood to default to; "
+            "discrete modalities are scored by their expected values with "
+            "fit.select.prediction: mean)"
         )
     if modality not in kinds:
         raise ConfigError(f"fit.select.modality {modality!r} is not a modality; have {list(mods)}")
-    if not kinds[modality].continuous:
+    if not kinds[modality].continuous and prediction != "mean":
         raise ConfigError(
             f"fit.select.modality {modality!r}: its {kinds[modality].__name__} likelihood is not "
             "continuous, and the free-run score compares continuous states; choose a modality "
-            "with a continuous likelihood (Gaussian, Laplace)"
+            "with a continuous likelihood (Gaussian, Laplace), or compare its expected values "
+            "with fit.select.prediction: mean"
         )
     return modality
 
@@ -259,10 +269,10 @@ def build_selection(
 
     ``fit.select`` keys: ``every``, ``start`` (steps, or schedule indices with
     ``clock: schedule``, which follows a time-clock fit's budget), ``clock``, ``modality``
-    (default: the first modality with a continuous likelihood), and
-    :class:`~pyrodyn.infer.selection.FreeRunScore`'s ``steps``, ``burn_in``, ``trials``,
-    ``weights``, ``options``. The score is computed on the training data only; scores go to
-    ``selection.csv`` in the run directory.
+    (default: the first modality with a continuous likelihood; a discrete one with
+    ``prediction: mean``), and :class:`~pyrodyn.infer.selection.FreeRunScore`'s ``steps``,
+    ``burn_in``, ``trials``, ``weights``, ``options``, ``prediction``. The score is computed on
+    the training data only; scores go to ``selection.csv`` in the run directory.
     """
     spec = cfg["fit"].get("select")
     if not spec:
@@ -280,11 +290,17 @@ def build_selection(
         "trials",
         "weights",
         "options",
+        "prediction",
     }
     unknown = sorted(set(spec) - allowed)
     if unknown:
         raise ConfigError(f"unknown keys {unknown} in fit.select; allowed: {sorted(allowed)}")
-    modality = _select_modality(cfg, spec.pop("modality", None))
+    prediction = spec.get("prediction", "default")
+    if prediction not in FreeRunScore.PREDICTIONS:
+        raise ConfigError(
+            f"fit.select.prediction must be one of {FreeRunScore.PREDICTIONS}, got {prediction!r}"
+        )
+    modality = _select_modality(cfg, spec.pop("modality", None), prediction)
     every, start = spec.pop("every", 500), spec.pop("start", 0)
     clock = spec.pop("clock", "steps")
     if clock not in SELECTION_CLOCKS:

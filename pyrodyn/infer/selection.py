@@ -179,6 +179,11 @@ class FreeRunScore:
     rows (Brenner et al., ICML 2024, section 2.1-2.2 of specs/mtf.md): D_stsp on all runs pooled,
     D_H averaged over runs. A non-finite or diverged run scores ``inf``.
 
+    ``prediction="mean"`` compares the likelihood's expected values instead of its default point
+    prediction, which makes count and ordinal channels scorable (an ordinal channel's expected
+    code moves continuously with the latent; its mode is a step function of it), so a
+    recording without a continuous channel can still select among checkpoints.
+
     Several short runs from spread-out states are batched (about the cost of one run) and catch
     what one run misses: a long chaotic transient that ends on a fixed point, or a coexisting
     attractor, shows up in some of them.
@@ -194,9 +199,12 @@ class FreeRunScore:
             :func:`pyrodyn.metrics.power_spectrum.d_h`.
         seed: seed of the generation's random draws.
         trials: number of runs, batched.
+        prediction: the generated values compared, one of :attr:`PREDICTIONS` (passed to
+            ``generate``; the recording is compared as observed).
     """
 
     METRICS = ("d_stsp", "d_h")
+    PREDICTIONS = ("default", "mean", "mode")
 
     def __init__(
         self,
@@ -210,7 +218,10 @@ class FreeRunScore:
         options: Mapping[str, Mapping[str, Any]] | None = None,
         seed: int = 0,
         trials: int = 1,
+        prediction: str = "default",
     ) -> None:
+        if prediction not in self.PREDICTIONS:
+            raise ValueError(f"prediction must be one of {self.PREDICTIONS}, got {prediction!r}")
         if int(steps) < 2 or int(burn_in) < 0 or int(window) < 1 or int(trials) < 1:
             raise ValueError(
                 f"need steps >= 2, burn_in >= 0, window >= 1, trials >= 1; got {steps}, "
@@ -232,7 +243,7 @@ class FreeRunScore:
         self.modality = modality
         self.steps, self.burn_in, self.seed = int(steps), int(burn_in), int(seed)
         self.weights, self.options = weights, options
-        self.trials = int(trials)
+        self.trials, self.prediction = int(trials), prediction
         w = int(min(window, int(data.lengths[0])))
         starts = torch.linspace(0, int(data.lengths[0]) - w, self.trials).long()
         self.init = data.batch([0] * self.trials, start=starts, window=w)
@@ -250,6 +261,7 @@ class FreeRunScore:
                 init=self.init.to(device),
                 num_trials=self.trials,
                 burn_in=self.burn_in,
+                prediction=self.prediction,
             )
         x = gen[self.modality].detach().double().cpu().numpy()  # (trials, steps, N)
         if x.ndim != 3 or not np.all(np.isfinite(x)):

@@ -103,6 +103,16 @@ def test_select_defaults_to_the_first_continuous_modality(npz):
         ConfigError, match=r"fit.select.modality 'o': its Ordinal likelihood is not continuous"
     ):
         build_selection(cfg, train, None)
+    cfg["fit"]["select"]["prediction"] = "mean"  # expected codes are continuous
+    score = build_selection(cfg, train, None).score
+    assert (score.modality, score.prediction) == ("o", "mean")
+    cfg["fit"]["select"]["prediction"] = "mode"
+    with pytest.raises(ConfigError, match="or compare its expected values"):
+        build_selection(cfg, train, None)
+    cfg["fit"]["select"]["prediction"] = "sample"
+    with pytest.raises(ConfigError, match=r"fit.select.prediction must be one of \('default'"):
+        build_selection(cfg, train, None)
+    del cfg["fit"]["select"]["prediction"]
     cfg["fit"]["select"]["modality"] = "x"
     with pytest.raises(ConfigError, match=r"'x' is not a modality; have \['g', 'o', 'c'\]"):
         build_selection(cfg, train, None)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from pyrodyn.app.fitrun import fit_run
@@ -51,6 +52,38 @@ def test_fit_select_keeps_best_free_run(tmp_path):
     cfg["fit"]["select"] = {"every": 2, "bogus": 1}
     with pytest.raises(ValueError, match=r"unknown keys \['bogus'\] in fit.select"):
         fit_run(cfg, tmp_path / "run2")
+
+
+def test_fit_select_on_expected_ordinal_codes(tmp_path):
+    """A recording without a continuous channel selects on the expected codes of its free run."""
+    from pyrodyn.infer.selection import FreeRunScore
+
+    opts = {"d_stsp": {"bin_range": "minmax"}}  # codes are not centred: ±2 sd around 0 misses them
+    fit = {
+        "steps": 4,
+        "batch_size": 4,
+        "select": {"every": 2, "steps": 150, "burn_in": 10, "prediction": "mean", "options": opts},
+    }
+    x, cfg = _sine_mtf(tmp_path, 400, latent_dim=2, fit=fit)
+    codes = np.clip(np.round(2 * x + 3), 1, 5).astype(np.int64)  # 2 channels, codes 1..5
+    np.savez(tmp_path / "d.npz", o=codes)
+    cfg["data"]["modalities"] = {"o": {"likelihood": {"type": "Ordinal", "num_categories": 5}}}
+    fit_run(cfg, tmp_path / "run")
+    rows = np.genfromtxt(tmp_path / "run" / "selection.csv", delimiter=",", names=True)
+    assert rows["step"].tolist() == [2, 4] and np.all(np.isfinite(rows["score"]))
+    model = load_run(tmp_path / "run").model
+    score = FreeRunScore(
+        MultimodalDataset({"o": codes.astype(np.float32)}),
+        "o",
+        steps=150,
+        burn_in=10,
+        window=20,
+        prediction="mean",
+        options=opts,
+    )
+    assert score(model) == pytest.approx(np.nanmin(rows["score"]), rel=1e-6)
+    mean = model.generate(150, init=score.init, burn_in=10, prediction="mean")["o"]
+    assert not torch.equal(mean, mean.round())  # expected codes, not the modes
 
 
 def _mtf_config(tmp_path, alpha):

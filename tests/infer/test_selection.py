@@ -172,6 +172,28 @@ def test_free_run_score_pools_several_runs():
     assert torch.equal(init.obs["x"][2], torch.as_tensor(ref[3960:4000], dtype=torch.float32))
 
 
+class _ByPrediction(_Replay):
+    """Replays ``traj`` for ``prediction="mean"`` and a constant series for anything else."""
+
+    def generate(self, num_steps, *, init=None, burn_in=0, num_trials=1, prediction="default"):
+        self.calls.append({"prediction": prediction})
+        traj = self.traj if prediction == "mean" else torch.zeros_like(self.traj)
+        return {"x": traj[burn_in : burn_in + num_steps].expand(num_trials, -1, -1)}
+
+
+def test_free_run_score_compares_the_chosen_prediction():
+    ref = _lorenz_like()
+    gen = np.roll(ref, 5, axis=0)
+    model = _ByPrediction(gen)
+    kw = {"steps": 1500, "burn_in": 200, "window": 30}
+    mean = FreeRunScore(MultimodalDataset({"x": ref}), "x", prediction="mean", **kw)
+    x = gen[200:1700]
+    assert mean(model) == pytest.approx(d_stsp(ref, x) + d_h(ref, x))
+    default = FreeRunScore(MultimodalDataset({"x": ref}), "x", **kw)
+    assert default(model) > mean(model) + 1.0  # the constant series is far off
+    assert [c["prediction"] for c in model.calls] == ["mean", "default", "mean"]
+
+
 def test_free_run_score_diverged_run_is_inf():
     ref = _lorenz_like()
     bad = ref.copy()
@@ -189,6 +211,7 @@ def test_free_run_score_diverged_run_is_inf():
         ({"options": {"lyap": {}}}, "options must name metrics"),
         ({"steps": 1}, "need steps >= 2"),
         ({"trials": 0}, "trials >= 1"),
+        ({"prediction": "sample"}, r"prediction must be one of \('default', 'mean', 'mode'\)"),
     ],
 )
 def test_free_run_score_bad_arguments(kwargs, match):
