@@ -138,12 +138,14 @@ class Categorical(Likelihood):
         return self.logits(params).exp()
 
     def mode(self, params: Mapping[str, Tensor]) -> Tensor:
-        """Most probable class: a code (float) or a one-hot vector."""
+        """Most probable class: a code (float) or a one-hot vector; NaN for NaN logits."""
         lp = self.logits(params)
         k = lp.argmax(-1)
+        bad = torch.isnan(lp).any(-1)  # argmax would report a NaN row as class 0
         if self.one_hot:
-            return torch.nn.functional.one_hot(k, self.num_categories).to(lp.dtype)
-        return k.to(lp.dtype)
+            out = torch.nn.functional.one_hot(k, self.num_categories).to(lp.dtype)
+            return torch.where(bad[..., None], torch.nan, out)
+        return torch.where(bad, torch.nan, k.to(lp.dtype))
 
     def sample(self, params: Mapping[str, Tensor]) -> Tensor:
         """One draw, as codes (float) or one-hot vectors, in the dtype of the logits."""

@@ -67,6 +67,11 @@ class Ordinal(Likelihood):
         """Codes 1..C."""
         return f"integer codes 1..{self.num_categories}"
 
+    def mode(self, params: Mapping[str, Tensor]) -> Tensor:
+        """The most probable code (1-based); NaN where ``eta`` is NaN (a diverged free run)."""
+        out = super().mode(params)
+        return torch.where(torch.isnan(params["eta"]), torch.nan, out)
+
     def default_prediction(self, params: Mapping[str, Tensor]) -> Tensor:
         """The mode (most probable code, 1-based), as the MTF generator returns."""
         return self.mode(params)

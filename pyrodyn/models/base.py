@@ -296,9 +296,14 @@ class GenerativeModel(PyroModule):
     def predict(
         self, latent: Tensor | Mapping[str, Tensor], prediction: str = "default"
     ) -> dict[str, Tensor]:
-        """Point predictions per modality from latents (decode + likelihood prediction)."""
+        """Point predictions per modality from latents (decode + likelihood prediction).
+
+        Non-finite latents (a free run that diverged) give non-finite predictions rather than an
+        argument-validation error: the decoder outputs are the model's own, not user input.
+        """
         params = self.decode(latent)
-        return {m: self.likelihoods[m].predict(params[m], prediction) for m in params}
+        with pyro.validation_enabled(False):
+            return {m: self.likelihoods[m].predict(params[m], prediction) for m in params}
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, *, config: Mapping[str, Any] | None = None) -> None:

@@ -102,6 +102,17 @@ def test_predictions():
     torch.testing.assert_close(idx.mean(p), (probs * torch.arange(3.0)).sum(-1))
 
 
+def test_mode_of_nan_logits_is_nan_not_class_zero():
+    nan = float("nan")
+    lik = Categorical(3, one_hot=True)
+    out = lik.mode({"logits": torch.tensor([[nan, nan, nan], [0.0, 2.0, 1.0]])})
+    assert torch.isnan(out[0]).all()
+    torch.testing.assert_close(out[1], torch.tensor([0.0, 1.0, 0.0]))
+    idx = Categorical(3, num_channels=2)
+    codes = idx.mode({"logits": torch.tensor([[[nan, 0.0, 1.0], [3.0, 0.0, 1.0]]])})
+    assert torch.isnan(codes[0, 0]) and float(codes[0, 1]) == 0.0
+
+
 def test_validation_message_one_hot():
     lik = Categorical(3, one_hot=True, name="symbols")
     with pytest.raises(ValueError, match=r"'symbols'.*one-hot vectors over 3 classes"):

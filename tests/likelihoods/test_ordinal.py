@@ -1,4 +1,5 @@
 import numpy as np
+import pyro
 import pytest
 import torch
 from scipy import special
@@ -86,6 +87,15 @@ def test_default_prediction_is_mode():
     lik = Ordinal(1, 5)
     out = lik.predict({"eta": torch.tensor([[-10.0], [0.0], [10.0]])})
     torch.testing.assert_close(out, torch.tensor([[1.0], [3.0], [5.0]]))
+
+
+def test_mode_of_nan_eta_is_nan_and_infinite_eta_is_an_end_code():
+    lik = Ordinal(3, 5)
+    eta = torch.tensor([[float("nan"), float("inf"), -float("inf")]])
+    with pyro.validation_enabled(False):  # as GenerativeModel.predict runs it
+        out = lik.predict({"eta": eta})  # the default prediction: the mode
+    assert torch.isnan(out[0, 0])
+    torch.testing.assert_close(out[0, 1:], torch.tensor([5.0, 1.0]))
 
 
 def test_decoder_bias_starts_at_zero():

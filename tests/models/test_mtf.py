@@ -180,6 +180,25 @@ def test_generate_free_runs_from_encoder_state(device):
     assert burned["gauss"].shape == (1, 10, 3)
 
 
+def test_diverged_free_run_gives_non_finite_predictions_not_an_error(device):
+    """A free run that blows up is a result (scored inf by FreeRunScore), not a crash."""
+    from pyrodyn.data.dataset import MultimodalDataset
+    from pyrodyn.infer.selection import FreeRunScore
+
+    model = make_model(3, 3).to(device)
+    with torch.no_grad():
+        for p in model.dynamics.parameters():
+            p.mul_(1e3)
+    batch = make_batch(device=device)
+    for kind in ("default", "mean", "mode"):
+        out = model.generate(200, init=batch, num_trials=2, prediction=kind)
+        assert not torch.isfinite(out["latent"]).all()
+        assert not torch.isfinite(out["gauss"]).all() and not torch.isfinite(out["ord"]).all()
+    data = MultimodalDataset({m: x.cpu().numpy() for m, x in batch.obs.items()})
+    score = FreeRunScore(data, "gauss", steps=150, burn_in=10, window=10, trials=2)
+    assert score(model.cpu()) == math.inf
+
+
 def test_forecast_shapes_and_first_step(device):
     model = make_model().to(device)
     batch = make_batch(device=device)
