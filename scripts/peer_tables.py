@@ -108,7 +108,9 @@ def task_table(
             f"D_stsp (10 bins +-2 sd) of {args.steps} free-running steps after {args.burn_in} "
             "burn-in, after a least-squares affine map to the true state fitted on the training "
             f"part (affine_latent_d_stsp), no D_H. MTF: configs/{config}.yaml with "
-            f"fit.max_time={args.budget:g}; the map from the encoder "
+            f"fit.max_time={args.budget:g}"
+            + "".join(f", {o}" for o in (getattr(args, "pyrodyn_set", None) or []))
+            + "; the map from the encoder "
             "latents of the training steps (first K units) to the true training state, applied "
             f"to the generated latent. ESN: fed the codes as numbers ({esn_in}, z-scored per "
             "channel on the training part), trained for one-step prediction of them, "

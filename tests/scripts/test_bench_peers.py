@@ -188,7 +188,10 @@ def test_latent_task_table(bench, load_script):
     rows = [{"seed": 0, "peer": peer, "pyrodyn": mtf}]
     lines = bench.task_table("lorenz63_op", rows, args, floor=(0.0078, None)).splitlines()
     assert lines[0].startswith("### Lorenz-63 from the 8 ordinal (codes 1..7) + 3 Poisson")
-    assert "configs/mtf_lorenz63_ordinal_poisson.yaml with fit.max_time=180" in lines[2]
+    assert "configs/mtf_lorenz63_ordinal_poisson.yaml with fit.max_time=180; the map" in lines[2]
+    args.pyrodyn_set = ["fit.lr=0.006", "fit.select.prediction=mean"]
+    text = bench.task_table("lorenz63_op", rows, args, floor=(0.0078, None)).splitlines()[2]
+    assert "fit.max_time=180, fit.lr=0.006, fit.select.prediction=mean; the map" in text
     assert "| 0 | 0.800 | diverged | 12 | 179 | 0.250 | 2000 (2000) | 185 |" in lines
     assert "- floor (the noise-free training half against the tail): D_stsp 0.0078" in lines
     tables = load_script("peer_tables")
