@@ -87,22 +87,27 @@ class DiagNormalMixture(TorchDistribution):
         """The mixture broadcast to a larger batch shape."""
         batch_shape = torch.Size(batch_shape)
         k, d = self.locs.shape[-2:]
-        return DiagNormalMixture(
+        new = DiagNormalMixture(
             self.locs.expand(*batch_shape, k, d),
             self.scales.expand(*batch_shape, k, d),
             self.logits.expand(*batch_shape, k),
             kl_estimator=self.kl_estimator,
-            validate_args=False,
+            validate_args=False,  # the parameters were checked when self was built
         )
+        new._validate_args = self._validate_args  # values are still checked as self checks them
+        return new
 
     def component_log_prob(self, value: Tensor) -> Tensor:
         """``log N(value; mu_k, sigma_k^2)`` per component: ``(..., *batch, K)``."""
-        return Normal(self.locs, self.scales).log_prob(value.unsqueeze(-2)).sum(-1)
+        # values are checked as this distribution's validate_args says (its parameters were
+        # checked at construction), not by the global default of the inner Normal
+        if self._validate_args:
+            self._validate_sample(value)
+        normal = Normal(self.locs, self.scales, validate_args=False)
+        return normal.log_prob(value.unsqueeze(-2)).sum(-1)
 
     def log_prob(self, value: Tensor) -> Tensor:
         """Exact mixture log-density (log-sum-exp over components): ``(..., *batch)``."""
-        if self._validate_args:
-            self._validate_sample(value)
         return torch.logsumexp(self.component_log_prob(value) + self.log_weights, -1)
 
     def rsample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
@@ -142,14 +147,16 @@ def uniform_mixture(
         locs: ``(..., K, D)``.
         scales: ``(..., K, D)``.
         available: ``(..., K)`` bool; a row with no component becomes N(0, I) (padding steps).
+            Unavailable components become N(0, I) placeholders of weight 0, so their values
+            (NaN, say) never reach the mixture's densities or gradients.
         kl_estimator: passed to :class:`DiagNormalMixture`.
     """
     none = ~available.any(-1, keepdim=True)
     first = torch.zeros_like(available)
     first[..., 0] = True
     fill = none & first
-    locs = torch.where(fill[..., None], torch.zeros_like(locs), locs)
-    scales = torch.where(fill[..., None], torch.ones_like(scales), scales)
+    locs = torch.where(available[..., None], locs, torch.zeros_like(locs))
+    scales = torch.where(available[..., None], scales, torch.ones_like(scales))
     keep = available | fill
     logits = torch.zeros_like(locs[..., 0]).masked_fill(~keep, float("-inf"))
     return DiagNormalMixture(locs, scales, logits, kl_estimator=kl_estimator)

@@ -112,6 +112,25 @@ class FusionConformance:
         if r1 is not None:
             torch.testing.assert_close(r1[0], r2[0])
 
+    def test_missing_expert_values_never_reach_the_output(self) -> None:
+        """A missing modality's posterior may hold anything (NaN from an encoder fed NaN)."""
+        fusion = self.make_fusion()
+        post, pres = self.posteriors(), self.present()
+        gone = self.modalities[-1]
+        nan = torch.full_like(post[gone].loc, float("nan"))
+        nan[1:] = post[gone].loc.detach()[1:]  # NaN only in row 0, where `gone` is missing
+        post2 = dict(post)
+        post2[gone] = dist.Normal(nan, nan.abs().clamp_min(0.5), validate_args=False)
+        f1, f2 = fusion(post, pres), fusion(post2, pres)
+        torch.testing.assert_close(f1.loc[0], f2.loc[0])
+        torch.testing.assert_close(f1.scale[0], f2.scale[0])
+        torch.manual_seed(0)
+        reg = fusion.regularizer(post2, pres)
+        loss = f2.loc[0].sum() + f2.scale[0].sum() + (0 if reg is None else reg[0])
+        loss.backward()
+        for m in self.modalities[:-1]:
+            assert torch.isfinite(post[m].loc.grad).all(), m
+
     def test_single_modality_posterior_is_that_expert(self) -> None:
         fusion = self.make_fusion()
         post = self.posteriors()

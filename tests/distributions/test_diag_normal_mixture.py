@@ -132,6 +132,22 @@ def test_expand_keeps_the_kl_estimator_and_does_not_recheck_parameters():
     assert loose.expand((5, 2)).batch_shape == (5, 2)
 
 
+@pytest.mark.parametrize("validate", [True, False])
+def test_expand_keeps_the_value_checks(validate):
+    mix = _mix(batch=(2,))
+    mix = DiagNormalMixture(mix.locs, mix.scales, mix.logits, validate_args=validate)
+    big = mix.expand((5, 2))
+    assert big._validate_args is validate
+    bad = torch.full((5, 2, 2), float("nan"), dtype=torch.float64)
+    if validate:
+        for method in (big.log_prob, big.component_log_prob):
+            with pytest.raises(ValueError, match="to be within the support"):
+                method(bad)
+    else:
+        assert torch.isnan(big.log_prob(bad)).all()
+        assert torch.isnan(big.component_log_prob(bad)).all()
+
+
 def test_uniform_mixture_in_one_dimension_with_a_kl_estimator():
     from pyrodyn.distributions.diag_normal_mixture import uniform_mixture
     from pyrodyn.distributions.mixture_kl import kl_lse

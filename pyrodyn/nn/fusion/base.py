@@ -27,12 +27,20 @@ def broadcast_present(present: Tensor, like: Tensor) -> Tensor:
 def stack_experts(
     posteriors: Mapping[str, dist.Normal], present: Mapping[str, Tensor]
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Stacks experts on a new dim: locs/scales ``(B, [T,] M, D)``, present ``(B, [T,] M)``."""
+    """Stacks experts on a new dim: locs/scales ``(B, [T,] M, D)``, present ``(B, [T,] M)``.
+
+    A missing expert's entries are replaced by N(0, 1) placeholders, so whatever its encoder
+    produced there (NaN from NaN inputs, say) reaches neither the fused values (``0 * NaN`` is
+    NaN) nor the gradients.
+    """
     locs = torch.stack([q.loc for q in posteriors.values()], -2)
     scales = torch.stack([q.scale for q in posteriors.values()], -2)
     pres = torch.stack(
         [present[m].to(locs.device).bool().expand(locs.shape[:-2]) for m in posteriors], -1
     )
+    keep = pres[..., None]
+    locs = torch.where(keep, locs, torch.zeros_like(locs))
+    scales = torch.where(keep, scales, torch.ones_like(scales))
     return locs, scales, pres
 
 

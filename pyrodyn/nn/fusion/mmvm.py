@@ -113,8 +113,16 @@ class MMVM(Independent):
         values = options.get("values") or {}
         total = None
         for m, q in posteriors.items():
-            kl = self.kl(q, h, value=values.get(m))
-            kl = torch.where(present[m].to(kl.device).bool(), kl, torch.zeros_like(kl))
+            here = present[m].to(q.loc.device).bool().expand(q.loc.shape[:-1])
+            # a missing row's posterior (NaN, say) must not reach the gradients: 0 * NaN is NaN
+            q = dist.Normal(
+                torch.where(here[..., None], q.loc, torch.zeros_like(q.loc)),
+                torch.where(here[..., None], q.scale, torch.ones_like(q.scale)),
+            )
+            value = values.get(m)
+            if value is not None:
+                value = torch.where(here[..., None], value, torch.zeros_like(value))
+            kl = torch.where(here, self.kl(q, h, value=value), 0.0)
             total = kl if total is None else total + kl
         return total
 
