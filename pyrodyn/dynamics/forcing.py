@@ -320,6 +320,14 @@ def _delayed_mi(x: np.ndarray, max_lag: int, bins: int) -> np.ndarray:
     return mi
 
 
+def _mean_over_trials(curves: np.ndarray) -> np.ndarray:
+    """Mean over axis 0 of the finite entries; NaN where a lag has none (no empty-slice warning)."""
+    ok = np.isfinite(curves)
+    count = ok.sum(0)
+    total = np.where(ok, curves, 0.0).sum(0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def _first_local_min(curve: np.ndarray, rel_prominence: float = 0.02) -> int | None:
     """First local minimum whose prominence exceeds ``rel_prominence`` of the curve's range.
 
@@ -327,6 +335,8 @@ def _first_local_min(curve: np.ndarray, rel_prominence: float = 0.02) -> int | N
     missing entries), which otherwise produces spurious early minima.
     """
     c = np.asarray(curve, dtype=np.float64)
+    if not np.isfinite(c).any():
+        return None
     c = np.where(np.isfinite(c), c, np.nanmax(c))
     span = float(c.max() - c.min())
     if span <= 0:
@@ -379,7 +389,7 @@ def suggest_forcing_interval(x: np.ndarray | Tensor, *, max_lag: int = 100, bins
             continue
         acf = np.mean([_acf(s, lag) for s in series], 0)
         acf = acf / acf[0]
-        mi = np.nanmean([_delayed_mi(s, lag, bins) for s in series], 0)
+        mi = _mean_over_trials(np.array([_delayed_mi(s, lag, bins) for s in series]))
         cands = []
         k_min = _first_local_min(acf)
         below = np.nonzero(acf < 1 / math.e)[0]

@@ -10,6 +10,7 @@ from pyrodyn.dynamics.forcing import (
     _acf,
     _delayed_mi,
     _first_local_min,
+    _mean_over_trials,
     suggest_forcing_interval,
 )
 
@@ -91,6 +92,23 @@ def test_first_local_min_rules():
     assert _first_local_min(np.array([np.nan, 1.0, 0.2, 1.0, np.nan])) == 2
     assert _first_local_min(np.array([3.0, 2.0, 1.0])) is None  # monotone
     assert _first_local_min(np.full(5, 0.7)) is None
+    assert _first_local_min(np.full(5, np.nan)) is None  # no lag had pairs
+
+
+def test_lags_without_pairs_in_any_trial_warn_nothing():
+    """Every other step missing: odd lags have no pair in any trial (numpy would warn on the
+    empty means); the suggestion is the same as from the even lags' curves alone."""
+    import warnings
+
+    x = SLOW + 0.3 * FAST
+    holes = x.copy()
+    holes[1::2] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tau = suggest_forcing_interval(np.stack([holes, holes])[..., None], max_lag=60)
+        assert tau == suggest_forcing_interval(holes, max_lag=60)
+    mean = _mean_over_trials(np.array([[1.0, np.nan, 3.0], [3.0, np.nan, np.nan]]))
+    np.testing.assert_array_equal(mean, [2.0, np.nan, 3.0])
 
 
 def test_tau_from_the_acf_crossing():
