@@ -10,6 +10,7 @@ and the true observation map* (no learning), on the data of ``scripts/bench_ladi
   on ``-sin(theta)`` and ``-theta'`` per trajectory.
 
     .venv/bin/python scripts/ladid_identifiability.py
+    .venv/bin/python scripts/ladid_identifiability.py --dt 0.1 --mixing-seed 1   # bench_ladid's
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from pyrodyn.data.pendulum import mixing_matrix, pendulum_arrays, simulate_pendulum
 
-DT = 0.05
+DT = 0.05  # the default of --dt
 
 
 def _r2(y: np.ndarray, pred: np.ndarray) -> float:
@@ -33,10 +34,10 @@ def _states(x: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.arctan2(s[..., 0], s[..., 1]), 3.0 * s[..., 2]
 
 
-def finite_difference(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+def finite_difference(x: np.ndarray, a: np.ndarray, dt: float = DT) -> np.ndarray:
     """g/L per trajectory from ``theta'' = -(g/L) sin(theta) - c theta'``."""
     th, v = _states(x, a)
-    acc = np.gradient(v, DT, axis=1)
+    acc = np.gradient(v, dt, axis=1)
     out = []
     for i in range(len(x)):
         m = np.stack([-np.sin(th[i]), -v[i]], 1)
@@ -44,7 +45,7 @@ def finite_difference(x: np.ndarray, a: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
-def ode_fit(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+def ode_fit(x: np.ndarray, a: np.ndarray, dt: float = DT) -> np.ndarray:
     """g/L per trajectory by a grid search over (g/L, damping) of the simulated frames."""
     grid_gl, grid_c = np.meshgrid(np.arange(4.0, 16.01, 0.1), np.arange(0.0, 0.51, 0.05))
     gl, c = grid_gl.ravel(), grid_c.ravel()
@@ -52,7 +53,7 @@ def ode_fit(x: np.ndarray, a: np.ndarray) -> np.ndarray:
     out = []
     for i in range(len(x)):
         th, om = simulate_pendulum(
-            np.full(gl.size, th0[i, 0]), np.full(gl.size, v0[i, 0]), gl, c, x.shape[1], DT, 5
+            np.full(gl.size, th0[i, 0]), np.full(gl.size, v0[i, 0]), gl, c, x.shape[1], dt, 5
         )
         sim = np.stack([np.sin(th), np.cos(th), om / 3.0], -1) @ a.T
         out.append(gl[((sim - x[i][None]) ** 2).sum((1, 2)).argmin()])
@@ -62,12 +63,15 @@ def ode_fit(x: np.ndarray, a: np.ndarray) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--context", type=int, default=10)
+    p.add_argument("--dt", type=float, default=DT, help="sampling interval (bench_ladid --dt)")
+    p.add_argument("--mixing-seed", type=int, default=0, help="bench_ladid --mixing-seed")
     args = p.parse_args(argv)
-    test = pendulum_arrays(50, 60, seed=1, modalities=("x",), dt=DT)
-    a = mixing_matrix(16, 0)
+    kw = {"modalities": ("x",), "dt": args.dt, "mixing_seed": args.mixing_seed}
+    test = pendulum_arrays(50, 60, seed=1, **kw)
+    a = mixing_matrix(16, args.mixing_seed)
     x, y = test["x"][:, : args.context], test["true_gl"]
-    print(f"finite_difference R2 g/L: {_r2(y, finite_difference(x, a)):.3f}")
-    print(f"ode_fit R2 g/L: {_r2(y, ode_fit(x, a)):.3f}")
+    print(f"finite_difference R2 g/L: {_r2(y, finite_difference(x, a, args.dt)):.3f}")
+    print(f"ode_fit R2 g/L: {_r2(y, ode_fit(x, a, args.dt)):.3f}")
     return 0
 
 

@@ -68,3 +68,18 @@ def test_time_encoding_spans_twice_the_window_at_the_given_dt(bench):
     )
     model = bench.build_ladid({"x": 16}, args)
     assert model.dynamics.query_guard.max_period == pytest.approx(2 * 60 * 0.1)
+
+
+def test_identifiability_reference_follows_dt_and_mixing(load_script):
+    """With the set's own dt and mixing, the noise-free ODE fit recovers g/L to about its grid step;
+    with the wrong dt it does not."""
+    from pyrodyn.data.pendulum import pendulum_arrays
+
+    ident = load_script("ladid_identifiability")
+    kw = {"modalities": ("x",), "dt": 0.1, "mixing_seed": 1, "noise": 0.0}
+    data = pendulum_arrays(6, 10, seed=1, **kw)
+    a = mixing_matrix(16, 1)
+    right = ident.ode_fit(data["x"], a, 0.1)
+    np.testing.assert_allclose(right, data["true_gl"], atol=0.15)  # grids: g/L 0.1, damping 0.05
+    wrong = ident.ode_fit(data["x"], a, 0.05)
+    assert np.abs(wrong - data["true_gl"]).max() > 1.0
