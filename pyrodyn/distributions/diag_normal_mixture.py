@@ -138,6 +138,21 @@ class DiagNormalMixture(TorchDistribution):
         return Normal(self.mean, self.variance.sqrt())
 
 
+def standard_normal_where_absent(
+    locs: Tensor, scales: Tensor, available: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``(locs, scales)`` ``(..., D)`` with N(0, 1) placeholders where ``available`` is False.
+
+    ``available`` ``(...)``. Whatever an absent component holds (NaN, say) then reaches neither
+    values nor gradients (a zero weight does not stop it: ``0 * NaN`` is NaN).
+    """
+    keep = available[..., None]
+    return (
+        torch.where(keep, locs, torch.zeros_like(locs)),
+        torch.where(keep, scales, torch.ones_like(scales)),
+    )
+
+
 def uniform_mixture(
     locs: Tensor, scales: Tensor, available: Tensor, *, kl_estimator: str | None = None
 ) -> DiagNormalMixture:
@@ -155,8 +170,7 @@ def uniform_mixture(
     first = torch.zeros_like(available)
     first[..., 0] = True
     fill = none & first
-    locs = torch.where(available[..., None], locs, torch.zeros_like(locs))
-    scales = torch.where(available[..., None], scales, torch.ones_like(scales))
+    locs, scales = standard_normal_where_absent(locs, scales, available)
     keep = available | fill
     logits = torch.zeros_like(locs[..., 0]).masked_fill(~keep, float("-inf"))
     return DiagNormalMixture(locs, scales, logits, kl_estimator=kl_estimator)
@@ -175,4 +189,4 @@ def _kl_independent_normal_mixture(q: Independent, p: DiagNormalMixture) -> Tens
     return kl_estimate(base.loc, base.scale, p, p.kl_estimator)
 
 
-__all__ = ["KL_ESTIMATORS", "DiagNormalMixture", "uniform_mixture"]
+__all__ = ["KL_ESTIMATORS", "DiagNormalMixture", "standard_normal_where_absent", "uniform_mixture"]

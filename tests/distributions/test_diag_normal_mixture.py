@@ -188,3 +188,16 @@ def test_every_row_of_a_batch_needs_a_component():
     logits = torch.tensor([[0.0, 0.0], [float("-inf"), float("-inf")]])
     with pytest.raises(ValueError, match="at least one component"):
         DiagNormalMixture(locs, scales, logits)
+
+
+def test_standard_normal_where_absent_keeps_nan_out_of_values_and_gradients():
+    from pyrodyn.distributions.diag_normal_mixture import standard_normal_where_absent
+
+    loc = torch.tensor([[1.0, 2.0], [float("nan"), float("nan")]], requires_grad=True)
+    scale = torch.tensor([0.5, 3.0])  # broadcast over the rows, as a shared scale
+    available = torch.tensor([True, False])
+    new_loc, new_scale = standard_normal_where_absent(loc, scale, available)
+    torch.testing.assert_close(new_loc, torch.tensor([[1.0, 2.0], [0.0, 0.0]]))
+    torch.testing.assert_close(new_scale, torch.tensor([[0.5, 3.0], [1.0, 1.0]]))
+    torch.distributions.Normal(new_loc, new_scale).log_prob(torch.zeros(2, 2)).sum().backward()
+    assert torch.isfinite(loc.grad).all() and bool((loc.grad[1] == 0).all())

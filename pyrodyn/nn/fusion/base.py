@@ -10,6 +10,8 @@ import pyro.distributions as dist
 import torch
 from torch import Tensor, nn
 
+from pyrodyn.distributions.diag_normal_mixture import standard_normal_where_absent
+
 if TYPE_CHECKING:
     from pyrodyn.priors.base import LatentPrior
 
@@ -29,19 +31,15 @@ def stack_experts(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Stacks experts on a new dim: locs/scales ``(B, [T,] M, D)``, present ``(B, [T,] M)``.
 
-    A missing expert's entries are replaced by N(0, 1) placeholders, so whatever its encoder
-    produced there (NaN from NaN inputs, say) reaches neither the fused values (``0 * NaN`` is
-    NaN) nor the gradients.
+    A missing expert's entries are N(0, 1) placeholders
+    (:func:`~pyrodyn.distributions.diag_normal_mixture.standard_normal_where_absent`).
     """
     locs = torch.stack([q.loc for q in posteriors.values()], -2)
     scales = torch.stack([q.scale for q in posteriors.values()], -2)
     pres = torch.stack(
         [present[m].to(locs.device).bool().expand(locs.shape[:-2]) for m in posteriors], -1
     )
-    keep = pres[..., None]
-    locs = torch.where(keep, locs, torch.zeros_like(locs))
-    scales = torch.where(keep, scales, torch.ones_like(scales))
-    return locs, scales, pres
+    return (*standard_normal_where_absent(locs, scales, pres), pres)
 
 
 def standard_normal_like(loc: Tensor) -> dist.Normal:

@@ -9,7 +9,11 @@ import pyro.distributions as dist
 import torch
 from torch import Tensor
 
-from pyrodyn.distributions.diag_normal_mixture import KL_ESTIMATORS, DiagNormalMixture
+from pyrodyn.distributions.diag_normal_mixture import (
+    KL_ESTIMATORS,
+    DiagNormalMixture,
+    standard_normal_where_absent,
+)
 from pyrodyn.distributions.mixture_kl import kl_estimate
 from pyrodyn.nn.fusion.independent import Independent
 from pyrodyn.priors.mixture import MMVMMixturePrior, check_alpha, mixture_of_posteriors
@@ -114,11 +118,10 @@ class MMVM(Independent):
         total = None
         for m, q in posteriors.items():
             here = present[m].to(q.loc.device).bool().expand(q.loc.shape[:-1])
-            # a missing row's posterior (NaN, say) must not reach the gradients: 0 * NaN is NaN
-            q = dist.Normal(
-                torch.where(here[..., None], q.loc, torch.zeros_like(q.loc)),
-                torch.where(here[..., None], q.scale, torch.ones_like(q.scale)),
-            )
+            # a missing row's posterior (NaN, say) must not reach the gradients: 0 * NaN is NaN;
+            # q's arguments were checked when it was built
+            loc, scale = standard_normal_where_absent(q.loc, q.scale, here)
+            q = dist.Normal(loc, scale, validate_args=False)
             value = values.get(m)
             if value is not None:
                 value = torch.where(here[..., None], value, torch.zeros_like(value))
