@@ -174,6 +174,7 @@ def build_fit_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
     f = dict(cfg["fit"])
     f.pop("select", None)  # a callback that needs the data: see build_selection
     f.pop("logger", None)  # a callback writing into the run directory: see build_loggers
+    f.pop("restarts", None)  # several fits: see pyrodyn.app.restarts
     f["schedules"] = {
         k: _adaptive_schedule(k, v) if _is_adaptive(v) else build_schedule(v)
         for k, v in (f.get("schedules") or {}).items()

@@ -26,11 +26,16 @@ from pyrodyn.app.outdir import (
     clear_failed,
     prepare_out_dir,
 )
+from pyrodyn.app.restarts import check_restarts, fit_restarts
 from pyrodyn.app.resume import check_resume, file_digest, resume_record
 from pyrodyn.app.rundir import CONFIG_FILE, versions
+from pyrodyn.data.dataset import MultimodalDataset
+from pyrodyn.exceptions import ConfigError
 from pyrodyn.infer.checkpoint import CHECKPOINT_FILE
 from pyrodyn.infer.fit import HISTORY_FILE, FitResult, fit
+from pyrodyn.infer.selection import KeepBest
 from pyrodyn.io import load_checkpoint
+from pyrodyn.models.base import GenerativeModel
 
 logger = logging.getLogger(__name__)
 
@@ -93,10 +98,9 @@ def fit_run(
 def _fit_into(
     cfg: dict[str, Any], out_dir: str, *, resume: bool, allow_changed_fit: bool
 ) -> tuple[FitResult, dict[str, Any]]:
+    restarts = check_restarts(cfg)
     train, valid, standardizer = prepare_data(cfg)
-    pyro.set_rng_seed(int(cfg["seed"]))  # reproducible initialisation
-    likelihoods = build_likelihoods(cfg, train)
-    model = build_model(cfg, likelihoods)
+    first = _build(cfg, train)  # before the record: fills sizes into cfg, fails early
     cfg["run"] = {
         "versions": versions(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -110,6 +114,11 @@ def _fit_into(
     config_path = os.path.join(out_dir, CONFIG_FILE)
     if resume:
         recorded = load_yaml(config_path)
+        if restarts > 1 or (recorded.get("run") or {}).get("restarts"):
+            raise ConfigError(
+                f"cannot resume {out_dir!r}: a fit with fit.restarts > 1 is not resumable (its "
+                "restarts shared one time budget); start a new run"
+            )
         changes = check_resume(
             recorded, to_plain(cfg), allow_changed_fit=allow_changed_fit, run_dir=repr(out_dir)
         )
@@ -122,7 +131,43 @@ def _fit_into(
         ]
     else:
         dump_yaml(cfg, config_path)  # the record exists from the start (a kill keeps it)
-    selection = build_selection(cfg, train, out_dir)
+
+    def fit_once(c: dict[str, Any], run_dir: str) -> tuple[FitResult, KeepBest | None]:
+        nonlocal first
+        if first is not None and c["seed"] == cfg["seed"]:
+            model, first = first, None  # built from the same seed above
+        else:
+            model = _build(c, train)
+        return _fit_once(c, run_dir, model, train, valid, resume=resume)
+
+    if restarts > 1:
+        result, cfg["run"]["restarts"] = fit_restarts(cfg, out_dir, fit_once)
+    else:
+        result, _ = fit_once(cfg, out_dir)
+    if resume or restarts > 1:
+        dump_yaml(cfg, config_path)
+    clear_failed(out_dir)
+    _plot_history(out_dir)
+    return result, cfg
+
+
+def _build(cfg: dict[str, Any], train: MultimodalDataset) -> GenerativeModel:
+    """``cfg``'s model, initialised from ``cfg["seed"]``."""
+    pyro.set_rng_seed(int(cfg["seed"]))  # reproducible initialisation
+    return build_model(cfg, build_likelihoods(cfg, train))
+
+
+def _fit_once(
+    cfg: dict[str, Any],
+    run_dir: str,
+    model: GenerativeModel,
+    train: MultimodalDataset,
+    valid: MultimodalDataset | None,
+    *,
+    resume: bool,
+) -> tuple[FitResult, KeepBest | None]:
+    """One fit of ``model`` (built from ``cfg``) into ``run_dir``."""
+    selection = build_selection(cfg, train, run_dir)
     fit_kwargs = build_fit_kwargs(cfg)
     callbacks = build_adaptive_forcing(cfg, train, fit_kwargs["schedules"])
     if selection is not None:
@@ -134,18 +179,14 @@ def _fit_into(
         valid_data=valid,
         device=cfg["device"],
         seed=int(cfg["seed"]),
-        checkpoint_dir=out_dir,
+        checkpoint_dir=run_dir,
         resume=resume,
         config=to_plain(cfg),
         # loggers after the selection, so that they see its scores
-        callbacks=callbacks + build_loggers(cfg, out_dir),
+        callbacks=callbacks + build_loggers(cfg, run_dir),
         **fit_kwargs,
     )
-    if resume:
-        dump_yaml(cfg, config_path)
-    clear_failed(out_dir)
-    _plot_history(out_dir)
-    return result, cfg
+    return result, selection
 
 
 __all__ = ["fit_run"]

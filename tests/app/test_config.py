@@ -292,6 +292,7 @@ def test_defaults_are_unchanged():
             "strategy": "ddp",
             "schedule_clock": "steps",
             "select": None,
+            "restarts": 1,
             "logger": None,
         },
         "evaluate": {
@@ -344,6 +345,7 @@ def test_a_fully_specified_valid_config_resolves_to_itself():
             "strategy": "ddp_spawn",
             "schedule_clock": "time",
             "select": {"every": 10},
+            "restarts": 1,
             "logger": "tensorboard",
         },
         "evaluate": {
