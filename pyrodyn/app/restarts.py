@@ -2,10 +2,11 @@
 
 A time-budgeted DSR fit is a draw: whether a seed's PLRNN finds the attractor in the budget
 varies from seed to seed, and choosing among checkpoints of one run cannot rescue a run that never
-found it. ``fit.restarts: N`` fits the configured model N times, from seeds ``seed, seed + 1,
-...``, one after the other, each with an equal share of what is left of ``fit.max_time`` (each
-runs the whole ``fit.steps`` as its upper bound and its own schedules on its own clock), and
-keeps the restart whose ``fit.select`` score, computed on the training data only, is lowest.
+found it. ``fit.restarts: N`` fits the configured model N times, one after the other, from seeds
+``seed, seed + 1000, seed + 2000, ...`` (spaced so that runs of neighbouring seeds share no
+restart), each with an equal share of what is left of ``fit.max_time`` (each runs the whole
+``fit.steps`` as its upper bound and its own schedules on its own clock), and keeps the restart
+whose ``fit.select`` score, computed on the training data only, is lowest.
 
 Each restart is a run directory ``RUN_DIR/restarts/K``; the kept one's checkpoint, history and
 selection scores are copied into ``RUN_DIR``, ``RUN_DIR/restarts.csv`` lists every restart and
@@ -38,6 +39,9 @@ RESTARTS_DIR = "restarts"
 
 #: File listing the restarts of a run (``restart,seed,steps,elapsed,score,best_step,kept``).
 RESTARTS_FILE = "restarts.csv"
+
+#: Restart ``K`` of a run with seed ``S`` uses seed ``S + K * SEED_STRIDE``.
+SEED_STRIDE = 1000
 
 #: What the kept restart's directory contributes to the run directory.
 _PROMOTED = (CHECKPOINT_FILE, HISTORY_FILE, SELECTION_FILE, TENSORBOARD_DIR)
@@ -78,11 +82,12 @@ def fit_restarts(
 ) -> tuple[FitResult, list[dict[str, Any]]]:
     """Fits ``fit.restarts`` seeds into ``out_dir/restarts/K`` and promotes the best one.
 
-    Restart ``K`` runs ``cfg`` with ``seed + K`` and, when ``fit.max_time`` is set, a budget of
-    ``(max_time - elapsed) / (N - K)`` seconds, so that overruns of earlier restarts (a final
-    selection score, set-up) come out of the later ones and the whole stays within about
-    ``max_time``. A restart left with no time is skipped. The kept restart has the lowest
-    finite ``fit.select`` score (the first on ties); with no finite score, restart 0 is kept.
+    Restart ``K`` runs ``cfg`` with ``seed + K * SEED_STRIDE`` and, when ``fit.max_time`` is
+    set, a budget of ``(max_time - elapsed) / (N - K)`` seconds, so that overruns of earlier
+    restarts (a final selection score, set-up) come out of the later ones and the whole stays
+    within about ``max_time``. A restart left with no time is skipped. The kept restart has the
+    lowest finite ``fit.select`` score (the first on ties); with no finite score, restart 0 is
+    kept.
 
     Args:
         cfg: the resolved configuration, with ``fit.restarts`` >= 2 and ``fit.select``.
@@ -102,7 +107,7 @@ def fit_restarts(
     kept: tuple[float, int, FitResult] | None = None
     for k in range(count):
         sub = copy.deepcopy(dict(cfg))
-        sub["seed"] = seed + k
+        sub["seed"] = seed + k * SEED_STRIDE
         if max_time is not None:
             # restart 0 always runs; later ones share what is left
             left = float(max_time) - (clock() - start) if k else float(max_time)
@@ -118,7 +123,7 @@ def fit_restarts(
         records.append(
             {
                 "restart": k,
-                "seed": seed + k,
+                "seed": sub["seed"],
                 "steps": int(result.steps_done),
                 "elapsed": round(float(result.elapsed), 3),
                 "score": score if math.isfinite(score) else None,
@@ -126,7 +131,7 @@ def fit_restarts(
                 "kept": False,
             }
         )
-        logger.info("fit.restarts: restart %d (seed %d) scored %.4g", k, seed + k, score)
+        logger.info("fit.restarts: restart %d (seed %d) scored %.4g", k, sub["seed"], score)
         if kept is None or score < kept[0]:
             kept = (score, k, result)
         else:
@@ -161,4 +166,4 @@ def _write_table(records: list[dict[str, Any]], path: str) -> None:
             writer.writerow({k: "" if row[k] is None else row[k] for k in fields})
 
 
-__all__ = ["RESTARTS_DIR", "RESTARTS_FILE", "check_restarts", "fit_restarts"]
+__all__ = ["RESTARTS_DIR", "RESTARTS_FILE", "SEED_STRIDE", "check_restarts", "fit_restarts"]

@@ -78,7 +78,7 @@ def _table(path):
 def test_the_lowest_score_is_kept_and_promoted(tmp_path):
     fake = _Fake([0.5, 0.2, 0.2, 0.9], [10, 10, 10, 10])
     result, records = fit_restarts(_cfg(4, max_time=100.0), str(tmp_path), fake, clock=fake.clock)
-    assert [c["seed"] for c in fake.calls] == [5, 6, 7, 8]
+    assert [c["seed"] for c in fake.calls] == [5, 1005, 2005, 3005]
     assert all(c["fit"]["restarts"] == 4 for c in fake.calls)
     assert [r["kept"] for r in records] == [False, True, False, False]  # the first of a tie
     assert result.steps_done == 101
@@ -87,11 +87,11 @@ def test_the_lowest_score_is_kept_and_promoted(tmp_path):
     for k in range(4):
         assert (tmp_path / RESTARTS_DIR / str(k) / CHECKPOINT_FILE).read_text() == f"restart {k}"
     rows = _table(tmp_path)
-    assert [r["seed"] for r in rows] == ["5", "6", "7", "8"]
+    assert [r["seed"] for r in rows] == ["5", "1005", "2005", "3005"]
     assert [r["kept"] for r in rows] == ["False", "True", "False", "False"]
     assert rows[1] == {
         "restart": "1",
-        "seed": "6",
+        "seed": "1005",
         "steps": "101",
         "elapsed": "1.5",
         "score": "0.2",
@@ -169,7 +169,7 @@ def test_fit_run_with_restarts_keeps_the_best_seed(tmp_path):
     run = tmp_path / "run"
     result, cfg = fit_run(_sine_config(tmp_path, restarts=2), run)
     rows = _table(run)
-    assert [r["seed"] for r in rows] == ["0", "1"] and [r["steps"] for r in rows] == ["4", "4"]
+    assert [r["seed"] for r in rows] == ["0", "1000"] and [r["steps"] for r in rows] == ["4", "4"]
     scores = [float(r["score"]) for r in rows]
     kept = int(np.argmin(scores))
     assert [r["kept"] == "True" for r in rows] == [k == kept for k in range(2)]
