@@ -175,6 +175,7 @@ def build_fit_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
     f.pop("select", None)  # a callback that needs the data: see build_selection
     f.pop("logger", None)  # a callback writing into the run directory: see build_loggers
     f.pop("restarts", None)  # several fits: see pyrodyn.app.restarts
+    f.pop("init", None)  # applied to the model before the fit: see build_init
     f["schedules"] = {
         k: _adaptive_schedule(k, v) if _is_adaptive(v) else build_schedule(v)
         for k, v in (f.get("schedules") or {}).items()
@@ -216,6 +217,41 @@ def build_adaptive_forcing(
     except (TypeError, ValueError) as err:
         raise ConfigError(f"fit.schedules.alpha: {err}") from err
     return [update]
+
+
+#: Initialisers ``fit.init: {type: ...}`` can name.
+INIT_TYPES = ("ridge",)
+
+
+def build_init(cfg: Mapping[str, Any]) -> Any:
+    """The data-driven initialiser of ``fit.init`` (or None): ``model, data -> report``.
+
+    ``fit.init: {type: ridge, ...}`` builds a :class:`~pyrodyn.models.mtf.ridge_init.RidgeInit`
+    (MTF models; its keyword arguments, ``seed`` defaulting to the run's seed).
+    """
+    spec = cfg["fit"].get("init")
+    if spec is None:
+        return None
+    if not isinstance(spec, Mapping) or spec.get("type") not in INIT_TYPES:
+        raise ConfigError(
+            f"fit.init must be null or a mapping with type one of {list(INIT_TYPES)}, got {spec!r}"
+        )
+    from pyrodyn.models.mtf.model import MTF
+    from pyrodyn.models.mtf.ridge_init import RidgeInit
+
+    model_type = factory.resolve(cfg["model"]["type"], "GenerativeModel")
+    if not (isinstance(model_type, type) and issubclass(model_type, MTF)):
+        raise ConfigError(
+            f"fit.init: ridge initialises MTF models; model.type is {cfg['model']['type']!r}"
+        )
+    kwargs = {k: v for k, v in spec.items() if k != "type"}
+    kwargs.setdefault("seed", int(cfg["seed"]))
+    try:
+        return RidgeInit(**kwargs)
+    except TypeError as err:
+        raise ConfigError(f"fit.init: {err}") from err
+    except ValueError as err:
+        raise ConfigError(f"fit.init: {err}") from err
 
 
 def build_loggers(cfg: Mapping[str, Any], out_dir: str) -> list[Any]:
@@ -315,8 +351,10 @@ def build_selection(
 
 __all__ = [
     "ADAPTIVE_KEYS",
+    "INIT_TYPES",
     "build_adaptive_forcing",
     "build_fit_kwargs",
+    "build_init",
     "build_likelihoods",
     "build_model",
     "build_selection",

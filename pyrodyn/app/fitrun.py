@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,7 @@ import pyro
 from pyrodyn.app.assemble import (
     build_adaptive_forcing,
     build_fit_kwargs,
+    build_init,
     build_likelihoods,
     build_loggers,
     build_model,
@@ -166,9 +168,25 @@ def _fit_once(
     *,
     resume: bool,
 ) -> tuple[FitResult, KeepBest | None]:
-    """One fit of ``model`` (built from ``cfg``) into ``run_dir``."""
+    """One fit of ``model`` (built from ``cfg``) into ``run_dir``.
+
+    A new fit first applies ``fit.init``; its time comes out of ``fit.max_time``.
+    """
     selection = build_selection(cfg, train, run_dir)
     fit_kwargs = build_fit_kwargs(cfg)
+    init = build_init(cfg)
+    if init is not None and not resume:
+        start = time.perf_counter()
+        init(model, train)
+        spent = time.perf_counter() - start
+        if fit_kwargs.get("max_time") is not None:
+            left = float(fit_kwargs["max_time"]) - spent
+            if left <= 0:
+                raise ConfigError(
+                    f"fit.init took {spent:.1f} s, all of fit.max_time "
+                    f"({fit_kwargs['max_time']} s); raise fit.max_time or lower the init's work"
+                )
+            fit_kwargs["max_time"] = left
     callbacks = build_adaptive_forcing(cfg, train, fit_kwargs["schedules"])
     if selection is not None:
         callbacks.append(selection)

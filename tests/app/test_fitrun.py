@@ -142,3 +142,52 @@ def test_adaptive_only_for_alpha_and_one_process(tmp_path):
     cfg["fit"]["devices"] = 2
     with pytest.raises(ConfigError, match=r"single-process fits only; set fit\.devices: 1"):
         build_adaptive_forcing(cfg, None, build_fit_kwargs(cfg)["schedules"])
+
+
+def test_fit_init_ridge_starts_the_fit_from_the_data(tmp_path):
+    fit = {"steps": 2, "batch_size": 4, "init": {"type": "ridge", "encoder_steps": 20}}
+    _, cfg = _sine_mtf(tmp_path, 600, latent_dim=2, fit=fit)
+    _, resolved = fit_run(cfg, tmp_path / "run")
+    assert resolved["fit"]["init"] == {"type": "ridge", "encoder_steps": 20}
+    # two small steps after the init: the Gaussian read-out is still about the identity
+    head = load_run(tmp_path / "run").model.decoders["x"].heads["loc"]
+    torch.testing.assert_close(head.weight, torch.eye(2), atol=0.05, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("init", "message"),
+    [
+        ({"type": "pca"}, r"fit.init must be null or a mapping with type one of \['ridge'\]"),
+        ("ridge", r"fit.init must be null or a mapping with type one of \['ridge'\], got 'ridge'"),
+        ({"type": "ridge", "smooth": 4}, r"fit.init: smooth must be 1 or an odd window"),
+        ({"type": "ridge", "bogus": 1}, r"fit.init: .*unexpected keyword argument 'bogus'"),
+    ],
+)
+def test_fit_init_bad_config(tmp_path, init, message):
+    from pyrodyn.exceptions import ConfigError
+
+    _, cfg = _sine_mtf(tmp_path, 200, latent_dim=2, fit={"steps": 1, "init": init})
+    with pytest.raises(ConfigError, match=message):
+        fit_run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_fit_init_is_for_mtf_and_counts_against_the_time_budget(tmp_path):
+    from pyrodyn.exceptions import ConfigError
+
+    np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).normal(size=(50, 2)))
+    cfg = {
+        "data": {
+            "path": str(tmp_path / "d.npz"),
+            "static": True,
+            "modalities": {"x": {"likelihood": {"type": "Gaussian"}}},
+        },
+        "model": {"type": "SVAE", "latent_dim": 2},
+        "fit": {"steps": 1, "init": {"type": "ridge"}},
+    }
+    with pytest.raises(ConfigError, match=r"fit.init: ridge initialises MTF models; model.type"):
+        fit_run(cfg, tmp_path / "svae")
+    fit = {"steps": 5, "max_time": 1e-4, "init": {"type": "ridge", "encoder_steps": 5}}
+    _, cfg = _sine_mtf(tmp_path, 300, latent_dim=2, fit=fit)
+    with pytest.raises(ConfigError, match=r"fit.init took .* s, all of fit.max_time \(0.0001 s\)"):
+        fit_run(cfg, tmp_path / "slow")
