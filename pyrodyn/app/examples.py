@@ -153,7 +153,13 @@ class ExampleData:
 EXAMPLE_DATA: dict[str, ExampleData] = {
     "lorenz63": ExampleData(
         "Lorenz-63, 3 Gaussian + 8 ordinal (7 levels) + 3 Poisson channels, dt 0.05, 100000 steps",
-        ("mtf_lorenz63", "mtf_lorenz63_ordinal_poisson", "svae_lorenz63", "demo_tiny"),
+        (
+            "mtf_lorenz63",
+            "mtf_lorenz63_3min",
+            "mtf_lorenz63_ordinal_poisson",
+            "svae_lorenz63",
+            "demo_tiny",
+        ),
         _lorenz63,
     ),
     "lorenz63_symbolic": ExampleData(
