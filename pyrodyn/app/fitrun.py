@@ -101,6 +101,7 @@ def _fit_into(
     cfg: dict[str, Any], out_dir: str, *, resume: bool, allow_changed_fit: bool
 ) -> tuple[FitResult, dict[str, Any]]:
     restarts = check_restarts(cfg)
+    build_init(cfg)  # a bad fit.init fails before the data are read
     train, valid, standardizer = prepare_data(cfg)
     first = _build(cfg, train)  # before the record: fills sizes into cfg, fails early
     cfg["run"] = {
