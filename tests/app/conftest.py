@@ -1,4 +1,5 @@
-"""Shared fixtures of the app tests: a tiny SVAE configuration on a small Gaussian data file."""
+"""Shared fixtures of the app tests: a tiny SVAE configuration on a small Gaussian data file, and
+a small MTF configuration on a noisy sine (`sine_mtf`)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,27 @@ def tiny_config(tmp_path):
         return path
 
     return make
+
+
+def sine_mtf(tmp_path, n, *, latent_dim, fit, **model):
+    """A noisy 2-D sine recording of ``n`` steps in ``d.npz`` and a small MTF config fitting it."""
+    t = np.arange(n) * 0.1
+    x = np.stack([np.sin(t), np.cos(t)], -1) + 0.05 * np.random.default_rng(0).normal(size=(n, 2))
+    np.savez(tmp_path / "d.npz", x=x)
+    cfg = {
+        "data": {
+            "path": str(tmp_path / "d.npz"),
+            "modalities": {"x": {"likelihood": {"type": "Gaussian"}}},
+            "window": 20,
+            "valid_fraction": 0.0,
+        },
+        "model": {
+            "type": "MTF",
+            "dynamics": {"type": "ClippedShallowPLRNN", "latent_dim": latent_dim, "hidden_dim": 8},
+            **model,
+            "tau": 5,
+            "encoder": {"type": "TemporalConvEncoder", "input_dim": 2, "latent_dim": 2},
+        },
+        "fit": fit,
+    }
+    return x, cfg

@@ -9,29 +9,7 @@ from pyrodyn.app.fitrun import fit_run
 from pyrodyn.app.rundir import load_run
 from pyrodyn.data.dataset import MultimodalDataset
 
-
-def _sine_mtf(tmp_path, n, *, latent_dim, fit, **model):
-    """A noisy 2-D sine recording of ``n`` steps in ``d.npz`` and a small MTF config fitting it."""
-    t = np.arange(n) * 0.1
-    x = np.stack([np.sin(t), np.cos(t)], -1) + 0.05 * np.random.default_rng(0).normal(size=(n, 2))
-    np.savez(tmp_path / "d.npz", x=x)
-    cfg = {
-        "data": {
-            "path": str(tmp_path / "d.npz"),
-            "modalities": {"x": {"likelihood": {"type": "Gaussian"}}},
-            "window": 20,
-            "valid_fraction": 0.0,
-        },
-        "model": {
-            "type": "MTF",
-            "dynamics": {"type": "ClippedShallowPLRNN", "latent_dim": latent_dim, "hidden_dim": 8},
-            **model,
-            "tau": 5,
-            "encoder": {"type": "TemporalConvEncoder", "input_dim": 2, "latent_dim": 2},
-        },
-        "fit": fit,
-    }
-    return x, cfg
+from .conftest import sine_mtf
 
 
 def test_fit_select_keeps_best_free_run(tmp_path):
@@ -39,7 +17,7 @@ def test_fit_select_keeps_best_free_run(tmp_path):
     from pyrodyn.infer.selection import FreeRunScore
 
     fit = {"steps": 6, "batch_size": 4, "select": {"every": 2, "steps": 200, "burn_in": 10}}
-    x, cfg = _sine_mtf(tmp_path, 600, latent_dim=2, fit=fit)
+    x, cfg = sine_mtf(tmp_path, 600, latent_dim=2, fit=fit)
     fit_run(cfg, tmp_path / "run")
     rows = np.genfromtxt(tmp_path / "run" / "selection.csv", delimiter=",", names=True)
     assert rows["step"].tolist() == [2, 4, 6] and np.all(rows["score"] >= 0)
@@ -64,7 +42,7 @@ def test_fit_select_on_expected_ordinal_codes(tmp_path):
         "batch_size": 4,
         "select": {"every": 2, "steps": 150, "burn_in": 10, "prediction": "mean", "options": opts},
     }
-    x, cfg = _sine_mtf(tmp_path, 400, latent_dim=2, fit=fit)
+    x, cfg = sine_mtf(tmp_path, 400, latent_dim=2, fit=fit)
     codes = np.clip(np.round(2 * x + 3), 1, 5).astype(np.int64)  # 2 channels, codes 1..5
     np.savez(tmp_path / "d.npz", o=codes)
     cfg["data"]["modalities"] = {"o": {"likelihood": {"type": "Ordinal", "num_categories": 5}}}
@@ -88,7 +66,7 @@ def test_fit_select_on_expected_ordinal_codes(tmp_path):
 
 def _mtf_config(tmp_path, alpha):
     fit = {"steps": 8, "batch_size": 4, "progress": False, "schedules": {"alpha": alpha}}
-    _, cfg = _sine_mtf(tmp_path, 300, latent_dim=3, fit=fit, forcing_dim=2)
+    _, cfg = sine_mtf(tmp_path, 300, latent_dim=3, fit=fit, forcing_dim=2)
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -146,7 +124,7 @@ def test_adaptive_only_for_alpha_and_one_process(tmp_path):
 
 def test_fit_init_ridge_starts_the_fit_from_the_data(tmp_path):
     fit = {"steps": 2, "batch_size": 4, "init": {"type": "ridge", "encoder_steps": 20}}
-    _, cfg = _sine_mtf(tmp_path, 600, latent_dim=2, fit=fit)
+    _, cfg = sine_mtf(tmp_path, 600, latent_dim=2, fit=fit)
     _, resolved = fit_run(cfg, tmp_path / "run")
     assert resolved["fit"]["init"] == {"type": "ridge", "encoder_steps": 20}
     # two small steps after the init: the Gaussian read-out is still about the identity
@@ -166,7 +144,7 @@ def test_fit_init_ridge_starts_the_fit_from_the_data(tmp_path):
 def test_fit_init_bad_config(tmp_path, init, message):
     from pyrodyn.exceptions import ConfigError
 
-    _, cfg = _sine_mtf(tmp_path, 200, latent_dim=2, fit={"steps": 1, "init": init})
+    _, cfg = sine_mtf(tmp_path, 200, latent_dim=2, fit={"steps": 1, "init": init})
     with pytest.raises(ConfigError, match=message):
         fit_run(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()
@@ -188,6 +166,6 @@ def test_fit_init_is_for_mtf_and_counts_against_the_time_budget(tmp_path):
     with pytest.raises(ConfigError, match=r"fit.init: ridge initialises MTF models; model.type"):
         fit_run(cfg, tmp_path / "svae")
     fit = {"steps": 5, "max_time": 1e-4, "init": {"type": "ridge", "encoder_steps": 5}}
-    _, cfg = _sine_mtf(tmp_path, 300, latent_dim=2, fit=fit)
+    _, cfg = sine_mtf(tmp_path, 300, latent_dim=2, fit=fit)
     with pytest.raises(ConfigError, match=r"fit.init took .* s, all of fit.max_time \(0.0001 s\)"):
         fit_run(cfg, tmp_path / "slow")

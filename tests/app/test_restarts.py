@@ -18,6 +18,8 @@ from pyrodyn.exceptions import ConfigError
 from pyrodyn.infer.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from pyrodyn.infer.state import FitResult
 
+from .conftest import sine_mtf
+
 
 def _cfg(restarts, **fit):
     return {"seed": 5, "fit": {"restarts": restarts, "select": {"every": 2}, **fit}}
@@ -135,30 +137,11 @@ def test_no_finite_score_keeps_restart_zero(tmp_path, caplog):
 
 
 def _sine_config(tmp_path, **fit):
-    t = np.arange(600) * 0.1
-    x = np.stack([np.sin(t), np.cos(t)], -1) + 0.05 * np.random.default_rng(0).normal(size=(600, 2))
-    np.savez(tmp_path / "d.npz", x=x)
-    return {
-        "data": {
-            "path": str(tmp_path / "d.npz"),
-            "modalities": {"x": {"likelihood": {"type": "Gaussian"}}},
-            "window": 20,
-            "valid_fraction": 0.0,
-        },
-        "model": {
-            "type": "MTF",
-            "dynamics": {"type": "ClippedShallowPLRNN", "latent_dim": 2, "hidden_dim": 8},
-            "tau": 5,
-            "encoder": {"type": "TemporalConvEncoder", "input_dim": 2, "latent_dim": 2},
-        },
-        "fit": {
-            "steps": 4,
-            "batch_size": 4,
-            "select": {"every": 2, "steps": 200, "burn_in": 10},
-            **fit,
-        },
-        "seed": 0,
-    }
+    select = {"every": 2, "steps": 200, "burn_in": 10}
+    _, cfg = sine_mtf(
+        tmp_path, 600, latent_dim=2, fit={"steps": 4, "batch_size": 4, "select": select, **fit}
+    )
+    return {**cfg, "seed": 0}
 
 
 def _weights(path):
