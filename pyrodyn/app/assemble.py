@@ -248,9 +248,7 @@ def build_init(cfg: Mapping[str, Any]) -> Any:
     kwargs.setdefault("seed", int(cfg["seed"]))
     try:
         return RidgeInit(**kwargs)
-    except TypeError as err:
-        raise ConfigError(f"fit.init: {err}") from err
-    except ValueError as err:
+    except (TypeError, ValueError) as err:
         raise ConfigError(f"fit.init: {err}") from err
 
 

@@ -7,8 +7,9 @@ the configuration it is given with the one the run recorded before anything is w
   parts of ``data`` must be equal; a moved data file is fine when its content is unchanged;
 - how long and where the fit runs and what it logs (``fit.steps``, ``fit.max_time``, ``device``,
   ``fit.devices``, ``fit.strategy``, ``fit.progress``, ``fit.logger``, ``fit.checkpoint_every``,
-  ``fit.valid_every``, ``fit.restarts`` of 1) and ``evaluate`` may change freely (a run fitted
-  with ``fit.restarts`` > 1 is not resumable);
+  ``fit.valid_every``, ``fit.init``, ``fit.restarts`` of 1) and ``evaluate`` may change freely
+  (a resume does not run the initialiser; a run fitted with ``fit.restarts`` > 1 is not
+  resumable);
 - the optimiser settings (every other ``fit`` key) may change only when the caller allows it.
 
 Every change that goes ahead is recorded in the run's ``run.resumes`` list.
@@ -35,6 +36,8 @@ FREE_KEYS = (
     "fit.strategy",
     "fit.logger",
     "fit.restarts",  # only 1 gets here: a run or resume with restarts > 1 is refused first
+    "fit.init",  # a resume starts from the checkpoint: the initialiser does not run
+    "fit.init.",
     "device",
     "evaluate.",
 )

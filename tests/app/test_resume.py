@@ -128,3 +128,16 @@ def test_changes_are_exactly_the_differing_leaves(a, b):
     for key, (old, new) in changes.items():
         assert old != new and key.startswith("x")
     assert config_changes(b, a) == {k: (n, o) for k, (o, n) in changes.items()}
+
+
+def test_a_run_recorded_before_init_and_restarts_existed_resumes():
+    # configs written before fit.init / fit.restarts lack them; the resolved defaults are free
+    old = {"model": {"type": "SVAE"}, "fit": {"steps": 1, "lr": 1.0}, "run": {}}
+    new = {"model": {"type": "SVAE"}, "fit": {"steps": 1, "lr": 1.0, "init": None, "restarts": 1},
+           "run": {}}  # fmt: skip
+    assert set(check_resume(old, new)) == {"fit.init", "fit.restarts"}
+    changed = {**new, "fit": {**new["fit"], "init": {"type": "ridge"}}}
+    assert "fit.init.type" in check_resume(new, changed)  # None -> a mapping: any change goes
+    assert set(check_resume(changed, {**new, "fit": {**new["fit"], "init": {"type": "x"}}})) == {
+        "fit.init.type"
+    }
