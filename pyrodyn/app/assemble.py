@@ -239,8 +239,7 @@ def build_init(cfg: Mapping[str, Any]) -> Any:
     from pyrodyn.models.mtf.model import MTF
     from pyrodyn.models.mtf.ridge_init import RidgeInit
 
-    model_type = factory.resolve(cfg["model"]["type"], "GenerativeModel")
-    if not (isinstance(model_type, type) and issubclass(model_type, MTF)):
+    if not issubclass(factory.resolve(cfg["model"]["type"], "GenerativeModel"), MTF):
         raise ConfigError(
             f"fit.init: ridge initialises MTF models; model.type is {cfg['model']['type']!r}"
         )

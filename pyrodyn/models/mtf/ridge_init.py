@@ -26,6 +26,7 @@ from scipy.signal import savgol_filter
 from pyrodyn.data.dataset import MultimodalDataset
 from pyrodyn.dynamics.plrnn import ShallowPLRNN
 from pyrodyn.dynamics.ridge import ridge_fit_shallow_plrnn
+from pyrodyn.likelihoods.gaussian import Gaussian
 from pyrodyn.models.mtf.encoding import teacher_posterior
 from pyrodyn.nn.decoders import LinearDecoder
 
@@ -78,9 +79,10 @@ class RidgeInit:
             )
         if polyorder < 0:
             raise ValueError(f"polyorder must be >= 0, got {polyorder}")
-        for name, value in (("encoder_steps", encoder_steps), ("batch_size", batch_size)):
-            if int(value) < (0 if name == "encoder_steps" else 1):
-                raise ValueError(f"{name} must be >= {int(name != 'encoder_steps')}, got {value}")
+        if int(encoder_steps) < 0:
+            raise ValueError(f"encoder_steps must be >= 0, got {encoder_steps}")
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if window is not None and int(window) < 2:
             raise ValueError(f"window must be >= 2, got {window}")
         if not lr > 0:
@@ -141,7 +143,7 @@ class RidgeInit:
         candidates = [
             m
             for m in model.modalities
-            if type(model.likelihoods[m]).__name__ == "Gaussian"
+            if isinstance(model.likelihoods[m], Gaussian)
             and isinstance(model.decoders[m], LinearDecoder)
         ]
         modality = self.modality
@@ -200,7 +202,7 @@ class RidgeInit:
         """Adam on encoder MSE + the other decoders' NLL given the targets; last MSE."""
         if self.encoder_steps == 0:
             return None
-        width = int(max(targets[0].shape[1], 1))
+        width = model.dynamics.latent_dim
         padded = torch.full((data.num_trials, data.num_steps, width), float("nan"))
         for i, t in enumerate(targets):
             padded[i, : t.shape[0]] = t.to(padded)
