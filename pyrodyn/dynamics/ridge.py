@@ -26,6 +26,7 @@ def ridge_fit_shallow_plrnn(
     ridge: float = 1e-2,
     scale: float = 1.0,
     max_abs_a: float = 0.99,
+    linear_span: float | None = None,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Sets a shallow PLRNN's weights to the ridge solution of ``z_next ≈ step(z)``.
@@ -37,6 +38,12 @@ def ridge_fit_shallow_plrnn(
     ``max|a| < 1``), ``a_i`` is set to ``±max_abs_a`` and the rest refitted. Units from ``units``
     on are switched off (``a = W_1 = h_1 = 0`` and zero ``W_2`` columns), free for training.
 
+    ``A`` is diagonal, so random features alone approximate the cross terms of a linear map
+    (in Lorenz-63, ``x' ≈ x + σ dt (y − x)``) only coarsely. With ``linear_span = s`` the first
+    ``2 * units`` hidden units are pairs ``W_2 = ±e_j``, ``h_2 = s``: for the clipped PLRNN their
+    difference is exactly ``z_j`` while ``|z_j| < s`` (``2 z_j`` for the plain ReLU), so the
+    regression can fit a full linear map on the fitted units.
+
     Args:
         dynamics: a :class:`~pyrodyn.dynamics.plrnn.ShallowPLRNN` or its clipped variant,
             without inputs or mean-centring.
@@ -46,6 +53,8 @@ def ridge_fit_shallow_plrnn(
         ridge: the L2 penalty (>= 0).
         scale: sd of the random ``W_2`` and ``h_2`` (> 0).
         max_abs_a: bound on ``|a_i|`` (in (0, 1]).
+        linear_span: range ``s > 0`` of the linear unit pairs (None: none; needs
+            ``hidden_dim >= 2 * units``).
         generator: random source of ``W_2`` and ``h_2``.
 
     Returns:
@@ -72,6 +81,11 @@ def ridge_fit_shallow_plrnn(
             f"need ridge >= 0, scale > 0 and 0 < max_abs_a <= 1; got ridge={ridge}, "
             f"scale={scale}, max_abs_a={max_abs_a}"
         )
+    if linear_span is not None and not (linear_span > 0 and 2 * units <= hid):
+        raise ValueError(
+            f"linear_span needs a value > 0 and hidden_dim >= 2 * units = {2 * units}; got "
+            f"linear_span={linear_span}, hidden_dim={hid}"
+        )
     if z.dim() != 2 or z.shape != z_next.shape or z.shape[-1] != m:
         raise ValueError(
             f"z and z_next must both be (N, {m}); got {tuple(z.shape)} and {tuple(z_next.shape)}"
@@ -84,6 +98,11 @@ def ridge_fit_shallow_plrnn(
     w2 = torch.zeros(hid, m, dtype=p.dtype, device=p.device)
     w2[:, :units] = scale * torch.randn(hid, units, generator=generator).to(w2)
     h2 = (scale * torch.randn(hid, generator=generator)).to(w2)
+    if linear_span is not None:
+        pairs = torch.arange(2 * units)
+        w2[pairs] = 0.0
+        w2[pairs, pairs // 2] = 1.0 - 2.0 * (pairs % 2).to(w2)
+        h2[pairs] = float(linear_span)
     a = torch.zeros(m, dtype=torch.float64)
     w1 = torch.zeros(m, hid, dtype=torch.float64)
     h1 = torch.zeros(m, dtype=torch.float64)

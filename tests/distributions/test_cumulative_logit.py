@@ -86,6 +86,24 @@ def test_log_gaps_used_exactly():
         CumulativeLogit(torch.tensor(0.0), th, torch.zeros(3))
 
 
+def test_mode_matches_the_log_probability_argmax_in_float32_and_in_the_tails():
+    # the mode is taken from CDF differences; it must agree with the log-space probabilities
+    # everywhere but at near-ties, including where float32 sigmoids saturate
+    gen = torch.Generator().manual_seed(0)
+    eta = torch.cat(
+        [torch.randn(4000, generator=gen) * 3, torch.tensor([-80.0, -30.0, 30.0, 80.0])]
+    )
+    d = CumulativeLogit(eta, THRESHOLDS.float())
+    lp = d.log_probs()
+    top2 = lp.topk(2, -1).values
+    clear = (top2[:, 0] - top2[:, 1]) > 1e-4
+    assert clear.sum() > 3900
+    expected = (lp.argmax(-1) + 1).float()
+    assert torch.equal(d.mode[clear], expected[clear])
+    assert d.mode[-4:].tolist() == [1.0, 1.0, 5.0, 5.0]
+    assert d.mode.dtype == torch.float32
+
+
 def test_mean_variance_mode_against_enumeration():
     eta = torch.randn(4, 3, dtype=torch.float64) * 2
     d = CumulativeLogit(eta, THRESHOLDS.double())

@@ -79,6 +79,41 @@ def test_units_beyond_the_fitted_ones_are_switched_off():
     assert torch.all(out[:, 2:] == 0)  # the switched-off units stay at 0
 
 
+@pytest.mark.parametrize("cls", [ShallowPLRNN, ClippedShallowPLRNN])
+def test_linear_unit_pairs_fit_a_full_linear_map_exactly(cls):
+    # a rotation mixes the units: a diagonal A plus a few random features cannot follow it,
+    # the ±e_j pairs can (exactly, inside the span)
+    theta = 0.3
+    rot = torch.tensor(
+        [[np.cos(theta), -np.sin(theta), 0.0], [np.sin(theta), np.cos(theta), 0.0], [0, 0, 0.5]],
+        dtype=torch.float32,
+    )
+    z = torch.rand(400, 3, generator=torch.Generator().manual_seed(0)) * 4 - 2  # |z| < 2
+    z_next = z @ (0.95 * rot).T + 0.1
+    with_pairs = cls(3, hidden_dim=8)
+    res = ridge_fit_shallow_plrnn(with_pairs, z, z_next, ridge=0.0, linear_span=3.0)
+    assert float(res.max()) < 1e-4
+    torch.testing.assert_close(with_pairs.step(z).detach(), z_next, atol=1e-4, rtol=0)
+    pairs = torch.tensor([[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
+    assert torch.equal(with_pairs.W2[:6].detach(), pairs)
+    assert torch.all(with_pairs.h2[:6] == 3.0)
+    without = cls(3, hidden_dim=8)
+    res0 = ridge_fit_shallow_plrnn(without, z, z_next, ridge=0.0)
+    assert float(res0.max()) > 100 * float(res.max())
+
+
+def test_linear_span_needs_room_for_the_pairs():
+    z = torch.randn(10, 3)
+    with pytest.raises(
+        ValueError,
+        match=r"linear_span needs .*hidden_dim >= 2 \* units = 6; got "
+        r"linear_span=1.0, hidden_dim=4",
+    ):
+        ridge_fit_shallow_plrnn(ClippedShallowPLRNN(3, hidden_dim=4), z, z, linear_span=1.0)
+    with pytest.raises(ValueError, match=r"linear_span=0.0"):
+        ridge_fit_shallow_plrnn(ClippedShallowPLRNN(3, hidden_dim=8), z, z, linear_span=0.0)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -47,6 +47,9 @@ class RidgeInit:
         polyorder: Savitzky-Golay polynomial order.
         ridge: L2 penalty of the dynamics fit.
         scale: sd of the random hidden-layer weights (the latent is in the data's units).
+        linear_span: give the ridge fit pairs of hidden units that are linear in each channel
+            for ``|z| <`` this value (see :func:`~pyrodyn.dynamics.ridge.ridge_fit_shallow_plrnn`;
+            None: random features only).
         encoder_steps: Adam steps regressing the encoder (and fitting the other decoders).
         batch_size: windows per regression step.
         window: steps per window (default: the shortest trial, at most 100).
@@ -65,6 +68,7 @@ class RidgeInit:
         polyorder: int = 3,
         ridge: float = 1e-2,
         scale: float = 1.0,
+        linear_span: float | None = None,
         encoder_steps: int = 300,
         batch_size: int = 32,
         window: int | None = None,
@@ -85,10 +89,13 @@ class RidgeInit:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if window is not None and int(window) < 2:
             raise ValueError(f"window must be >= 2, got {window}")
+        if linear_span is not None and not float(linear_span) > 0:
+            raise ValueError(f"linear_span must be > 0 or None, got {linear_span}")
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr}")
         self.modality, self.smooth, self.polyorder = modality, smooth, polyorder
         self.ridge, self.scale = float(ridge), float(scale)
+        self.linear_span = None if linear_span is None else float(linear_span)
         self.encoder_steps, self.batch_size = int(encoder_steps), int(batch_size)
         self.window, self.lr, self.seed = window, float(lr), int(seed)
 
@@ -110,7 +117,14 @@ class RidgeInit:
         z_next = torch.cat([t[1:] for t in targets])
         n = data.feature_shape(modality)[0]
         residual = ridge_fit_shallow_plrnn(
-            model.dynamics, z, z_next, units=n, ridge=self.ridge, scale=self.scale, generator=gen
+            model.dynamics,
+            z,
+            z_next,
+            units=n,
+            ridge=self.ridge,
+            scale=self.scale,
+            linear_span=self.linear_span,
+            generator=gen,
         )
         head = model.decoders[modality].heads["loc"]
         with torch.no_grad():
