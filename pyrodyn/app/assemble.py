@@ -305,8 +305,10 @@ def build_selection(
     ``clock: schedule``, which follows a time-clock fit's budget), ``clock``, ``modality``
     (default: the first modality with a continuous likelihood; a discrete one with
     ``prediction: mean``), and :class:`~pyrodyn.infer.selection.FreeRunScore`'s ``steps``,
-    ``burn_in``, ``trials``, ``weights``, ``options``, ``prediction``. The score is computed on
-    the training data only; scores go to ``selection.csv`` in the run directory.
+    ``burn_in``, ``trials``, ``weights``, ``options``, ``prediction``, and ``average`` (a decay
+    in (0, 1): score and keep a moving average of the weights, see
+    :class:`~pyrodyn.infer.selection.KeepBest`). The score is computed on the training data
+    only; scores go to ``selection.csv`` in the run directory.
     """
     spec = cfg["fit"].get("select")
     if not spec:
@@ -325,6 +327,7 @@ def build_selection(
         "weights",
         "options",
         "prediction",
+        "average",
     }
     unknown = sorted(set(spec) - allowed)
     if unknown:
@@ -339,11 +342,18 @@ def build_selection(
     clock = spec.pop("clock", "steps")
     if clock not in SELECTION_CLOCKS:
         raise ConfigError(f"fit.select.clock must be one of {SELECTION_CLOCKS}, got {clock!r}")
+    average = spec.pop("average", None)
+    if average is not None and (
+        isinstance(average, bool)
+        or not isinstance(average, int | float)
+        or not 0.0 < float(average) < 1.0
+    ):
+        raise ConfigError(f"fit.select.average must be a decay in (0, 1) or null, got {average!r}")
     score = FreeRunScore(
         train, modality, window=int(cfg["data"]["window"] or 200), seed=int(cfg["seed"]), **spec
     )
     path = None if out_dir is None else os.path.join(out_dir, SELECTION_FILE)
-    return KeepBest(score, every=every, start=start, path=path, clock=clock)
+    return KeepBest(score, every=every, start=start, path=path, clock=clock, average=average)
 
 
 __all__ = [

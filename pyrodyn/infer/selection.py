@@ -57,6 +57,15 @@ class KeepBest(Callback):
             machine manages 5000 steps or 50000. A score is taken at the first step whose
             index reaches each multiple of ``every`` from ``start`` on (on the step clock the
             same steps as ``clock="steps"``).
+        average: optional decay in (0, 1) of an exponential moving average of the weights
+            (Polyak & Juditsky, SIAM J. Control Optim. 1992; Izmailov et al., UAI 2018, for
+            its use with SGD-type optimisers): the average of every floating-point parameter
+            and buffer is updated after each step, ``avg <- average * avg + (1 - average) *
+            w``, and scored and kept *instead of* the live weights, which training goes on
+            from. A large learning rate makes the live weights of a chaotic reconstruction
+            jump between free-run behaviours from step to step; their average over the last
+            ``1 / (1 - average)`` steps is a steadier candidate. None (default) scores the
+            live weights.
 
     Attributes:
         scores: ``(step, score)`` pairs so far.
@@ -72,7 +81,10 @@ class KeepBest(Callback):
         start: int = 0,
         path: str | os.PathLike | None = None,
         clock: str = "steps",
+        average: float | None = None,
     ) -> None:
+        if average is not None and not (0.0 < float(average) < 1.0):
+            raise ValueError(f"average must be a decay in (0, 1) or None, got {average!r}")
         if clock not in SELECTION_CLOCKS:
             raise ValueError(f"clock must be one of {SELECTION_CLOCKS}, got {clock!r}")
         if not callable(score):
@@ -83,6 +95,8 @@ class KeepBest(Callback):
             raise ValueError(f"start must be >= 0, got {start!r}")
         self.score, self.every, self.start = score, int(every), int(start)
         self.clock = clock
+        self.average = None if average is None else float(average)
+        self._avg: dict[str, torch.Tensor] | None = None  # the moving average, by state key
         # the first multiple of `every` at or after `start`, as the step clock scores
         self._first = -(-self.start // self.every) * self.every
         self._due = self._first  # next schedule index that triggers a score (clock="schedule")
@@ -96,12 +110,38 @@ class KeepBest(Callback):
         """Resets the selection (and the CSV file)."""
         self.scores, self.best_step, self.best_score, self._best_state = [], None, math.inf, None
         self._due = self._first
+        self._avg = None
         if self.path is not None:
             with open(self.path, "w", newline="") as f:
                 csv.writer(f).writerow(["step", "time", "score"])
 
+    def _update_average(self, model: torch.nn.Module) -> None:
+        live = {k: v.detach() for k, v in model.state_dict().items()}
+        if self._avg is None:
+            self._avg = {k: v.clone() for k, v in live.items()}
+            return
+        keys = [k for k, v in live.items() if v.is_floating_point()]
+        torch._foreach_lerp_(
+            [self._avg[k] for k in keys], [live[k] for k in keys], 1.0 - self.average
+        )
+        for k, v in live.items():
+            if not v.is_floating_point():  # counters and other integer buffers: the latest
+                self._avg[k].copy_(v)
+
+    def _score(self, model: torch.nn.Module) -> tuple[float, dict[str, torch.Tensor]]:
+        """The score of the candidate weights (live or averaged) and a copy of them."""
+        if self._avg is None:
+            return float(self.score(model)), copy.deepcopy(model.state_dict())
+        live = copy.deepcopy(model.state_dict())
+        model.load_state_dict(self._avg)
+        try:
+            value = float(self.score(model))
+        finally:
+            model.load_state_dict(live)
+        return value, {k: v.clone() for k, v in self._avg.items()}
+
     def _evaluate(self, state: FitState) -> None:
-        value = float(self.score(state.model))
+        value, weights = self._score(state.model)
         self.scores.append((state.step, value))
         state.record["select.score"] = value  # for loggers that run after this callback
         if self.path is not None:
@@ -110,13 +150,15 @@ class KeepBest(Callback):
         logger.info("selection score at step %d: %.4g", state.step, value)
         if math.isfinite(value) and value < self.best_score:
             self.best_score, self.best_step = value, state.step
-            self._best_state = copy.deepcopy(state.model.state_dict())
+            self._best_state = weights
 
     def _position(self, state: FitState) -> int:
         return state.step if self.clock == "steps" else state.index
 
     def on_step_end(self, state: FitState) -> bool | None:
-        """Scores every ``every`` steps (or schedule indices) from ``start`` on."""
+        """Updates the average, then scores every ``every`` steps (or indices) from ``start`` on."""
+        if self.average is not None:
+            self._update_average(state.model)
         if self.clock == "steps":
             if state.step >= self.start and state.step % self.every == 0:
                 self._evaluate(state)

@@ -120,3 +120,18 @@ def test_select_defaults_to_the_first_continuous_modality(npz):
     cfg["data"]["modalities"] = {"o": cfg["data"]["modalities"]["o"]}
     with pytest.raises(ConfigError, match="no modality has a continuous likelihood"):
         build_selection(cfg, train, None)
+
+
+@pytest.mark.parametrize("bad", [0, 1.0, -0.5, True, "0.9"])
+def test_select_average_is_a_decay(npz, bad):
+    from pyrodyn.app.assemble import build_selection
+
+    cfg = _cfg(npz)
+    cfg["fit"]["select"] = {"every": 2, "steps": 20, "burn_in": 0, "average": 0.98}
+    train = prepare_data(cfg)[0]
+    assert build_selection(cfg, train, None).average == 0.98
+    cfg["fit"]["select"]["average"] = bad
+    with pytest.raises(
+        ConfigError, match=r"fit.select.average must be a decay in \(0, 1\) or null, got"
+    ):
+        build_selection(cfg, train, None)

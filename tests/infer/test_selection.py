@@ -10,7 +10,7 @@ from torch import nn
 
 from pyrodyn.data.dataset import MultimodalDataset
 from pyrodyn.infer import fit
-from pyrodyn.infer.callbacks import FitState
+from pyrodyn.infer.callbacks import FitState, LambdaCallback
 from pyrodyn.infer.checkpoint import load_checkpoint
 from pyrodyn.infer.selection import SELECTION_FILE, FreeRunScore, KeepBest
 from pyrodyn.metrics.power_spectrum import d_h
@@ -93,6 +93,32 @@ def test_keep_best_schedule_clock_equals_steps_on_the_step_clock(toy_model, toy_
     assert seen["steps"] == seen["schedule"] == [4, 6, 8, 9]
 
 
+def test_keep_best_average_scores_and_keeps_the_moving_average(toy_model, toy_data):
+    # the average after step k is 0.75 * avg + 0.25 * w_k (avg = w_1 after the first step);
+    # the score sees that average, training goes on from the live weights, the kept one is it
+    decay, live, after, seen = 0.75, [], [], {}
+    record = LambdaCallback(on_step_end=lambda s: live.append(_weight(s.model)))
+    check = LambdaCallback(on_step_end=lambda s: after.append(_weight(s.model)))
+
+    def score(model):
+        seen[len(live)] = _weight(model)
+        return {3: 2.0, 6: 1.0}.get(len(live), 3.0)
+
+    cb = KeepBest(score, every=3, start=3, average=decay)
+    res = fit(toy_model, toy_data, steps=8, lr=0.05, callbacks=[record, cb, check])
+    avg, expected = live[0].clone(), {}
+    for k, w in enumerate(live[1:], start=2):
+        avg = decay * avg + (1 - decay) * w
+        expected[k] = avg.clone()
+    assert sorted(seen) == [3, 6, 8]
+    for k in seen:
+        torch.testing.assert_close(seen[k], expected[k])
+        assert not torch.allclose(seen[k], live[k - 1])  # the average, not the live weights
+    assert all(torch.equal(a, b) for a, b in zip(live, after, strict=True))  # live untouched
+    assert cb.best_step == 6
+    torch.testing.assert_close(_weight(res.model), expected[6])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -100,6 +126,8 @@ def test_keep_best_schedule_clock_equals_steps_on_the_step_clock(toy_model, toy_
         ({"every": 0}, "every must be >= 1"),
         ({"start": -1}, "start must be >= 0"),
         ({"clock": "time"}, r"clock must be one of \('steps', 'schedule'\)"),
+        ({"average": 1.0}, r"average must be a decay in \(0, 1\) or None, got 1.0"),
+        ({"average": 0}, r"average must be a decay in \(0, 1\) or None, got 0"),
     ],
 )
 def test_keep_best_bad_arguments(kwargs, match):
