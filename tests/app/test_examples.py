@@ -161,7 +161,8 @@ def test_the_3_minute_lorenz63_config_is_the_measured_recipe():
         "fit.select.start=10000",
         "fit.select.every=2000",
         "fit.restarts=2",
-        "fit.init={type: ridge}",
+        "fit.init={type: ridge, linear_span: 5.0}",
+        "model.dynamics.hidden_dim=300",
     ]
     base = apply_overrides(load_yaml(SHIPPED["mtf_lorenz63"]), ["data.path=x.npz", *recipe])
     short = apply_overrides(load_yaml(SHIPPED["mtf_lorenz63_3min"]), ["data.path=x.npz"])
