@@ -97,6 +97,8 @@ class KeepBest(Callback):
         self.clock = clock
         self.average = None if average is None else float(average)
         self._avg: dict[str, torch.Tensor] | None = None  # the moving average, by state key
+        self._float_keys: list[str] = []  # keys averaged (fixed at the first update)
+        self._other_keys: list[str] = []  # integer buffers, copied
         # the first multiple of `every` at or after `start`, as the step clock scores
         self._first = -(-self.start // self.every) * self.every
         self._due = self._first  # next schedule index that triggers a score (clock="schedule")
@@ -116,32 +118,36 @@ class KeepBest(Callback):
                 csv.writer(f).writerow(["step", "time", "score"])
 
     def _update_average(self, model: torch.nn.Module) -> None:
-        live = {k: v.detach() for k, v in model.state_dict().items()}
+        live = model.state_dict()
         if self._avg is None:
-            self._avg = {k: v.clone() for k, v in live.items()}
+            self._avg = {k: v.detach().clone() for k, v in live.items()}
+            self._float_keys = [k for k, v in live.items() if v.is_floating_point()]
+            self._other_keys = [k for k, v in live.items() if not v.is_floating_point()]
             return
-        keys = [k for k, v in live.items() if v.is_floating_point()]
         torch._foreach_lerp_(
-            [self._avg[k] for k in keys], [live[k] for k in keys], 1.0 - self.average
+            [self._avg[k] for k in self._float_keys],
+            [live[k].detach() for k in self._float_keys],
+            1.0 - self.average,
         )
-        for k, v in live.items():
-            if not v.is_floating_point():  # counters and other integer buffers: the latest
-                self._avg[k].copy_(v)
+        for k in self._other_keys:  # counters and other integer buffers: the latest
+            self._avg[k].copy_(live[k])
 
-    def _score(self, model: torch.nn.Module) -> tuple[float, dict[str, torch.Tensor]]:
-        """The score of the candidate weights (live or averaged) and a copy of them."""
+    def _candidate(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """The weights that are scored and kept: the average, or the live weights."""
+        return model.state_dict() if self._avg is None else self._avg
+
+    def _score(self, model: torch.nn.Module) -> float:
         if self._avg is None:
-            return float(self.score(model)), copy.deepcopy(model.state_dict())
+            return float(self.score(model))
         live = copy.deepcopy(model.state_dict())
         model.load_state_dict(self._avg)
         try:
-            value = float(self.score(model))
+            return float(self.score(model))
         finally:
             model.load_state_dict(live)
-        return value, {k: v.clone() for k, v in self._avg.items()}
 
     def _evaluate(self, state: FitState) -> None:
-        value, weights = self._score(state.model)
+        value = self._score(state.model)
         self.scores.append((state.step, value))
         state.record["select.score"] = value  # for loggers that run after this callback
         if self.path is not None:
@@ -150,7 +156,7 @@ class KeepBest(Callback):
         logger.info("selection score at step %d: %.4g", state.step, value)
         if math.isfinite(value) and value < self.best_score:
             self.best_score, self.best_step = value, state.step
-            self._best_state = weights
+            self._best_state = copy.deepcopy(self._candidate(state.model))
 
     def _position(self, state: FitState) -> int:
         return state.step if self.clock == "steps" else state.index
