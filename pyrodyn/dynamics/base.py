@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
+
+
+def check_increment_factor(factor: float) -> float:
+    """``factor`` as a float; raises ``ValueError`` unless it is positive and finite."""
+    f = float(factor)
+    if not (math.isfinite(f) and f > 0):
+        raise ValueError(f"the increment factor must be positive and finite, got {factor!r}")
+    return f
 
 
 class DynamicsModel(nn.Module):
@@ -31,6 +41,24 @@ class DynamicsModel(nn.Module):
         """One transition ``(..., M) -> (..., M)`` with optional inputs ``(..., S)``."""
         raise NotImplementedError(
             f"{type(self).__name__} must implement step(z, u) (discrete time) or override path()"
+        )
+
+    def scale_increment(self, factor: float) -> None:
+        """Rescales the step's increment in place: ``F(z, u) <- z + factor (F(z, u) - z)``.
+
+        For a map that is an Euler-like discretisation of a flow, this speeds the flow up
+        (``factor > 1``) or slows it down; :class:`~pyrodyn.infer.calibration.TimeScaleCalibration`
+        fits the factor to a recording. Models whose ``step`` is affine in its last layer fold the
+        factor into their parameters, so the model keeps its type and checkpoint format.
+
+        Raises:
+            ValueError: ``factor`` is not a positive finite number.
+            NotImplementedError: the model cannot fold the factor (the default).
+        """
+        check_increment_factor(factor)
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot rescale its increment (scale_increment is not "
+            "implemented for it)"
         )
 
     def _check_state(self, z: Tensor) -> None:
@@ -133,6 +161,16 @@ class LinearDynamics(DynamicsModel):
         if self.C is not None and u is not None:
             out = out + u @ self.C.T
         return out
+
+    @torch.no_grad()
+    def scale_increment(self, factor: float) -> None:
+        """``A <- (1 - f) I + f A``, ``b <- f b``, ``C <- f C`` (see the base class)."""
+        f = check_increment_factor(factor)
+        eye = torch.eye(self.latent_dim, dtype=self.A.dtype, device=self.A.device)
+        self.A.mul_(f).add_((1.0 - f) * eye)
+        self.b.mul_(f)
+        if self.C is not None:
+            self.C.mul_(f)
 
     def jacobian(self, z: Tensor, u: Tensor | None = None) -> Tensor:
         """Closed form: A at every state ``(..., M, M)``."""

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pyrodyn.dynamics.base import DynamicsModel
+from pyrodyn.dynamics.base import DynamicsModel, check_increment_factor
 
 
 def normalized_positive_definite(m: int, *, generator: torch.Generator | None = None) -> Tensor:
@@ -81,6 +81,21 @@ class _PLRNNBase(DynamicsModel):
     def noise_scale(self) -> Tensor | None:
         """Latent noise standard deviation ``(M,)`` (None for a deterministic model)."""
         return None if self.log_noise_scale is None else self.log_noise_scale.exp()
+
+    @torch.no_grad()
+    def scale_increment(self, factor: float) -> None:
+        """Folds ``z + f (F(z) - z)`` into the parameters (see the base class).
+
+        ``A <- 1 - f + f A``; the other terms of ``F`` (the output side of the hidden weights,
+        the bias, ``C``) are multiplied by ``f``.
+        """
+        f = check_increment_factor(factor)
+        self._fold_increment(f)
+        if self.C is not None:
+            self.C.mul_(f)
+
+    def _fold_increment(self, f: float) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot rescale its increment")
 
     def _centre(self, z: Tensor) -> Tensor:
         return z - z.mean(-1, keepdim=True) if self.mean_centering else z
@@ -195,6 +210,13 @@ class PLRNN(_PLRNNBase):
     def weight_w(self) -> Tensor:
         """``W`` with zero diagonal ``(M, M)``."""
         return self.AW * self._offdiag
+
+    def _fold_increment(self, f: float) -> None:
+        # diag(AW) is A and the rest W: A <- 1 - f + f A and W <- f W in one update
+        self.AW.mul_(f).add_(
+            (1.0 - f) * torch.eye(self.latent_dim, dtype=self.AW.dtype, device=self.AW.device)
+        )
+        self.h.mul_(f)
 
     def _nonlinearity(self, zc: Tensor) -> Tensor:
         return F.relu(zc)
@@ -350,6 +372,11 @@ class ShallowPLRNN(_PLRNNBase):
     def diag_a(self) -> Tensor:
         """``(M,)``."""
         return self.a
+
+    def _fold_increment(self, f: float) -> None:
+        self.a.mul_(f).add_(1.0 - f)
+        self.W1.mul_(f)
+        self.h1.mul_(f)
 
     def _hidden(self, pre: Tensor) -> Tensor:
         return F.relu(pre + self.h2)
