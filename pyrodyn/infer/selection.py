@@ -231,6 +231,10 @@ class FreeRunScore:
     prediction, which makes count and ordinal channels scorable (an ordinal channel's expected
     code moves continuously with the latent; its mode is a step function of it), so a
     recording without a continuous channel can still select among checkpoints.
+    ``prediction="sample"`` draws the observations of the free run from the likelihood (the
+    learned observation noise on top of the deterministic latent run), so a noisy recording is
+    compared with a run that is just as noisy (as an echo state network's search adds its
+    read-out residuals to its free runs).
 
     Several short runs from spread-out states are batched (about the cost of one run) and catch
     what one run misses: a long chaotic transient that ends on a fixed point, or a coexisting
@@ -252,7 +256,7 @@ class FreeRunScore:
     """
 
     METRICS = ("d_stsp", "d_h")
-    PREDICTIONS = ("default", "mean", "mode")
+    PREDICTIONS = ("default", "mean", "mode", "sample")
 
     def __init__(
         self,

@@ -239,7 +239,10 @@ def test_free_run_score_diverged_run_is_inf():
         ({"options": {"lyap": {}}}, "options must name metrics"),
         ({"steps": 1}, "need steps >= 2"),
         ({"trials": 0}, "trials >= 1"),
-        ({"prediction": "sample"}, r"prediction must be one of \('default', 'mean', 'mode'\)"),
+        (
+            {"prediction": "draw"},
+            r"prediction must be one of \('default', 'mean', 'mode', 'sample'\)",
+        ),
     ],
 )
 def test_free_run_score_bad_arguments(kwargs, match):
@@ -253,3 +256,26 @@ def test_free_run_score_needs_sequences():
     data = MultimodalDataset({"x": np.zeros((5, 3))}, static=True)
     with pytest.raises(ValueError, match="needs sequences"):
         FreeRunScore(data, "x")
+
+
+def test_free_run_score_sample_prediction_is_passed_on_and_reproducible(tmp_path):
+    from pyrodyn.app.fitrun import fit_run
+    from pyrodyn.app.rundir import load_run
+
+    from ..app.conftest import sine_mtf
+
+    fit = {"steps": 2, "batch_size": 4}
+    x, cfg = sine_mtf(tmp_path, 300, latent_dim=2, fit=fit)
+    fit_run(cfg, tmp_path / "run")
+    model = load_run(tmp_path / "run").model
+    data = MultimodalDataset({"x": x})
+    kw = {"steps": 400, "burn_in": 10, "window": 20, "weights": {"d_stsp": 1.0}}
+    sample = FreeRunScore(data, "x", prediction="sample", **kw)
+    mean = FreeRunScore(data, "x", prediction="mean", **kw)
+    # the observation noise is drawn inside the score's own random stream: same score twice
+    assert sample(model) == sample(model) != mean(model)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        noisy = model.generate(400, init=sample.init, burn_in=10, prediction="sample")["x"]
+        clean = model.generate(400, init=sample.init, burn_in=10, prediction="mean")["x"]
+    assert not torch.allclose(noisy, clean)  # the draws carry the learned noise
