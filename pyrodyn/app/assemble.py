@@ -176,6 +176,7 @@ def build_fit_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
     f.pop("logger", None)  # a callback writing into the run directory: see build_loggers
     f.pop("restarts", None)  # several fits: see pyrodyn.app.restarts
     f.pop("init", None)  # applied to the model before the fit: see build_init
+    f.pop("calibrate", None)  # a post-fit callback that needs the data: see build_calibration
     f["schedules"] = {
         k: _adaptive_schedule(k, v) if _is_adaptive(v) else build_schedule(v)
         for k, v in (f.get("schedules") or {}).items()
@@ -264,7 +265,7 @@ def build_loggers(cfg: Mapping[str, Any], out_dir: str) -> list[Any]:
     return [TensorBoardLogger(os.path.join(out_dir, TENSORBOARD_DIR))]
 
 
-def _select_modality(cfg: Mapping[str, Any], modality: str | None, prediction: str) -> str:
+def score_modality(cfg: Mapping[str, Any], modality: str | None, prediction: str) -> str:
     """``fit.select.modality``, or the first modality with a continuous likelihood.
 
     A discrete modality (counts, ordinal codes, classes) is scored with ``prediction: mean``: its
@@ -337,7 +338,7 @@ def build_selection(
         raise ConfigError(
             f"fit.select.prediction must be one of {FreeRunScore.PREDICTIONS}, got {prediction!r}"
         )
-    modality = _select_modality(cfg, spec.pop("modality", None), prediction)
+    modality = score_modality(cfg, spec.pop("modality", None), prediction)
     every, start = spec.pop("every", 500), spec.pop("start", 0)
     clock = spec.pop("clock", "steps")
     if clock not in SELECTION_CLOCKS:
@@ -367,5 +368,6 @@ __all__ = [
     "build_selection",
     "load_data",
     "prepare_data",
+    "score_modality",
     "split_data",
 ]

@@ -21,6 +21,7 @@ from pyrodyn.app.assemble import (
     build_selection,
     prepare_data,
 )
+from pyrodyn.app.calibrate import build_calibration
 from pyrodyn.app.config import dump_yaml, load_yaml, resolve, to_plain
 from pyrodyn.app.outdir import (
     checkpoint_stamp,
@@ -171,7 +172,8 @@ def _fit_once(
 ) -> tuple[FitResult, KeepBest | None]:
     """One fit of ``model`` (built from ``cfg``) into ``run_dir``.
 
-    A new fit first applies ``fit.init``; its time comes out of ``fit.max_time``.
+    A new fit first applies ``fit.init``; its time comes out of ``fit.max_time``, as does the
+    estimated time of ``fit.calibrate`` (run after training, before the final checkpoint).
     """
     selection = build_selection(cfg, train, run_dir)
     fit_kwargs = build_fit_kwargs(cfg)
@@ -188,9 +190,31 @@ def _fit_once(
                     f"({fit_kwargs['max_time']} s); raise fit.max_time or lower the init's work"
                 )
             fit_kwargs["max_time"] = left
+    calibration = build_calibration(cfg, train, run_dir)
+    if calibration is not None:
+        try:
+            calibration.check_model(model)
+        except (TypeError, NotImplementedError) as err:
+            raise ConfigError(f"fit.calibrate: {err}") from err
+    if calibration is not None and fit_kwargs.get("max_time") is not None and not resume:
+        # the calibration runs after training inside the same budget: reserve its estimated
+        # time (one probe score of the started model, times the number of scores)
+        start = time.perf_counter()
+        probe = calibration.probe_seconds(model)
+        left = float(fit_kwargs["max_time"]) - (time.perf_counter() - start)
+        left -= probe * calibration.num_scores
+        if left <= 0:
+            raise ConfigError(
+                f"fit.calibrate needs about {probe * calibration.num_scores:.1f} s, more than "
+                f"what fit.max_time leaves ({fit_kwargs['max_time']:.1f} s); lower "
+                "fit.calibrate.steps or the number of factors"
+            )
+        fit_kwargs["max_time"] = left
     callbacks = build_adaptive_forcing(cfg, train, fit_kwargs["schedules"])
     if selection is not None:
         callbacks.append(selection)
+    if calibration is not None:
+        callbacks.append(calibration)  # after KeepBest: calibrates the kept weights
     result = fit(
         model,
         train,

@@ -109,6 +109,8 @@ class FitSection:
     strategy: str = field(default="ddp", metadata={"check": Text(choices=_strategies)})
     schedule_clock: str = field(default="steps", metadata={"check": Text(choices=_clocks)})
     select: Any = field(default=None, metadata={"check": Free()})
+    # rescale the trained dynamics' speed to the training recording (see build_calibration)
+    calibrate: Any = field(default=None, metadata={"check": Free()})
     # a data-driven start of the model before training ({type: ridge, ...}; see build_init)
     init: Any = field(default=None, metadata={"check": Free()})
     # seeds fitted one after the other in the budget, the best fit.select score kept

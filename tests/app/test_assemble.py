@@ -109,7 +109,7 @@ def test_select_defaults_to_the_first_continuous_modality(npz):
     cfg["fit"]["select"]["prediction"] = "mode"
     with pytest.raises(ConfigError, match="or compare its expected values"):
         build_selection(cfg, train, None)
-    cfg["fit"]["select"]["prediction"] = "sample"
+    cfg["fit"]["select"]["prediction"] = "draw"
     with pytest.raises(ConfigError, match=r"fit.select.prediction must be one of \('default'"):
         build_selection(cfg, train, None)
     del cfg["fit"]["select"]["prediction"]
