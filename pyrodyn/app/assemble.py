@@ -265,6 +265,13 @@ def build_loggers(cfg: Mapping[str, Any], out_dir: str) -> list[Any]:
     return [TensorBoardLogger(os.path.join(out_dir, TENSORBOARD_DIR))]
 
 
+#: Keys of a free-run score's spec (``fit.select``, ``fit.calibrate``): the scored modality
+#: and :class:`~pyrodyn.infer.selection.FreeRunScore`'s options.
+SCORE_KEYS = frozenset(
+    {"modality", "steps", "burn_in", "trials", "weights", "options", "prediction"}
+)
+
+
 def score_modality(cfg: Mapping[str, Any], modality: str | None, prediction: str) -> str:
     """``fit.select.modality``, or the first modality with a continuous likelihood.
 
@@ -317,19 +324,7 @@ def build_selection(
     if not isinstance(spec, Mapping):
         raise ConfigError(f"fit.select must be a mapping or null, got {spec!r}")
     spec = dict(spec)
-    allowed = {
-        "every",
-        "start",
-        "clock",
-        "modality",
-        "steps",
-        "burn_in",
-        "trials",
-        "weights",
-        "options",
-        "prediction",
-        "average",
-    }
+    allowed = {"every", "start", "clock", "average", *SCORE_KEYS}
     unknown = sorted(set(spec) - allowed)
     if unknown:
         raise ConfigError(f"unknown keys {unknown} in fit.select; allowed: {sorted(allowed)}")
@@ -360,6 +355,7 @@ def build_selection(
 __all__ = [
     "ADAPTIVE_KEYS",
     "INIT_TYPES",
+    "SCORE_KEYS",
     "build_adaptive_forcing",
     "build_fit_kwargs",
     "build_init",

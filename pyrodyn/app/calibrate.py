@@ -6,26 +6,14 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from pyrodyn.app.assemble import score_modality
+from pyrodyn.app.assemble import SCORE_KEYS, score_modality
 from pyrodyn.data.dataset import MultimodalDataset
 from pyrodyn.exceptions import ConfigError
 from pyrodyn.infer.calibration import CALIBRATION_FILE, DEFAULT_FACTORS, TimeScaleCalibration
 from pyrodyn.infer.selection import FreeRunScore
 
 #: Keys of ``fit.calibrate``.
-CALIBRATE_KEYS = frozenset(
-    {
-        "factors",
-        "refine",
-        "modality",
-        "steps",
-        "burn_in",
-        "trials",
-        "weights",
-        "options",
-        "prediction",
-    }
-)
+CALIBRATE_KEYS = frozenset({"factors", "refine", *SCORE_KEYS})
 
 
 def build_calibration(
