@@ -161,6 +161,16 @@ def _build(cfg: dict[str, Any], train: MultimodalDataset) -> GenerativeModel:
     return build_model(cfg, build_likelihoods(cfg, train))
 
 
+def _take_from_budget(fit_kwargs: dict[str, Any], seconds: float, message: str) -> None:
+    """Lowers ``fit_kwargs["max_time"]`` (if set) by ``seconds``; ConfigError if none is left."""
+    if fit_kwargs.get("max_time") is None:
+        return
+    left = float(fit_kwargs["max_time"]) - seconds
+    if left <= 0:
+        raise ConfigError(message)
+    fit_kwargs["max_time"] = left
+
+
 def _fit_once(
     cfg: dict[str, Any],
     run_dir: str,
@@ -182,34 +192,30 @@ def _fit_once(
         start = time.perf_counter()
         init(model, train)
         spent = time.perf_counter() - start
-        if fit_kwargs.get("max_time") is not None:
-            left = float(fit_kwargs["max_time"]) - spent
-            if left <= 0:
-                raise ConfigError(
-                    f"fit.init took {spent:.1f} s, all of fit.max_time "
-                    f"({fit_kwargs['max_time']} s); raise fit.max_time or lower the init's work"
-                )
-            fit_kwargs["max_time"] = left
+        _take_from_budget(
+            fit_kwargs,
+            spent,
+            f"fit.init took {spent:.1f} s, all of fit.max_time ({fit_kwargs.get('max_time')} s); "
+            "raise fit.max_time or lower the init's work",
+        )
     calibration = build_calibration(cfg, train, run_dir)
     if calibration is not None:
         try:
             calibration.check_model(model)
         except (TypeError, NotImplementedError) as err:
             raise ConfigError(f"fit.calibrate: {err}") from err
-    if calibration is not None and fit_kwargs.get("max_time") is not None and not resume:
-        # the calibration runs after training inside the same budget: reserve its estimated
-        # time (one probe score of the started model, times the number of scores)
-        start = time.perf_counter()
-        probe = calibration.probe_seconds(model)
-        left = float(fit_kwargs["max_time"]) - (time.perf_counter() - start)
-        left -= probe * calibration.num_scores
-        if left <= 0:
-            raise ConfigError(
-                f"fit.calibrate needs about {probe * calibration.num_scores:.1f} s, more than "
-                f"what fit.max_time leaves ({fit_kwargs['max_time']:.1f} s); lower "
-                "fit.calibrate.steps or the number of factors"
+        if fit_kwargs.get("max_time") is not None and not resume:
+            # the calibration runs after training inside the same budget: reserve its estimated
+            # time (one probe score of the started model, then num_scores such scores)
+            probe = calibration.probe_seconds(model)
+            need = probe * calibration.num_scores
+            _take_from_budget(
+                fit_kwargs,
+                probe + need,
+                f"fit.calibrate needs about {need:.1f} s, more than what fit.max_time leaves "
+                f"({fit_kwargs['max_time']:.1f} s); lower fit.calibrate.steps or the number of "
+                "factors",
             )
-        fit_kwargs["max_time"] = left
     callbacks = build_adaptive_forcing(cfg, train, fit_kwargs["schedules"])
     if selection is not None:
         callbacks.append(selection)

@@ -95,6 +95,7 @@ class _PLRNNBase(DynamicsModel):
             self.C.mul_(f)
 
     def _fold_increment(self, f: float) -> None:
+        # abstract: every concrete variant folds its own output-side parameters
         raise NotImplementedError(f"{type(self).__name__} cannot rescale its increment")
 
     def _centre(self, z: Tensor) -> Tensor:

@@ -119,14 +119,18 @@ class TimeScaleCalibration(Callback):
         weights = copy.deepcopy(dynamics.state_dict())
         self.scores = []
         found = {f: self._score_at(model, weights, f) for f in self.factors}
+
+        def best_so_far() -> float:  # ties go to the factor nearest the learned speed
+            return min(found, key=lambda f: (found[f], abs(f - 1.0)))
+
         spacing = min(b - a for a, b in zip(self.factors, self.factors[1:], strict=False))
         for _ in range(self.refine):
-            best = min(found, key=lambda f: (found[f], abs(f - 1.0)))
+            best = best_so_far()
             spacing /= 2
             for f in (best - spacing, best + spacing):
                 if f > 0 and f not in found:
                     found[f] = self._score_at(model, weights, f)
-        best = min(found, key=lambda f: (found[f], abs(f - 1.0)))
+        best = best_so_far()
         if not math.isfinite(found[best]):
             best = 1.0
             logger.warning("time-scale calibration: no finite score; keeping the learned speed")
