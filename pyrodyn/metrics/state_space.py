@@ -51,7 +51,8 @@ def _bin_coords(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Integer bin coordinates ``(T, N)`` and the inlier mask ``(T,)``."""
     width = np.where(high > low, high - low, 1.0)
-    scaled = (x - low) / width * n_bins
+    # clipped so that far-out points (a diverging run) stay out of range without overflowing int64
+    scaled = np.clip((x - low) / width * n_bins, -1.0, float(n_bins))
     finite = np.all(np.isfinite(scaled), axis=1)
     coords = np.zeros(x.shape, dtype=np.int64)
     coords[finite] = np.floor(scaled[finite]).astype(np.int64)

@@ -351,3 +351,19 @@ def test_constant_true_dimension_gets_cells_of_width_one_over_n_bins():
     far = x_gen + np.array([0.0, 0.15])  # the second cell [0.1, 0.2): no overlap with x_true
     assert d_stsp(x_true, near, **kw) == same < 0.1
     assert d_stsp(x_true, far, **kw) > 5.0
+
+
+def test_points_far_out_of_range_are_dropped_without_overflow(lorenz_traj):
+    # a diverging run's states (1e300) must count as out of range, not overflow the bin index
+    far = lorenz_traj.copy()
+    far[::7] = 1e300
+    far[3::7] = -1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = d_stsp(lorenz_traj, far)
+        frac = out_of_range_fraction(lorenz_traj, far)
+    kept = np.delete(lorenz_traj, np.r_[0 : len(far) : 7, 3 : len(far) : 7], axis=0)
+    assert value == pytest.approx(d_stsp(lorenz_traj, kept), rel=1e-12)
+    replaced = len(far) - len(kept)
+    outside = replaced + out_of_range_fraction(lorenz_traj, kept) * len(kept)
+    assert frac == pytest.approx(outside / len(far), rel=1e-9)
