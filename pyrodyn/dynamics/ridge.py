@@ -111,17 +111,22 @@ def ridge_fit_shallow_plrnn(
         dynamics.h2.copy_(h2)
         phi = dynamics._hidden(z.to(w2) @ w2.T).double()
     x, y = z.double(), z_next.double()
-    ones = torch.ones(x.shape[0], 1, dtype=torch.float64)
+    # one Gram matrix of [x_1..x_units, φ, 1] serves every unit's regression (its own x_i, the
+    # shared φ and intercept): the N x L products are formed once, not once per unit
+    feats = torch.cat([x[:, :units], phi, torch.ones(x.shape[0], 1, dtype=torch.float64)], 1)
+    gram, cross = feats.T @ feats, feats.T @ y[:, :units]
+    shared = torch.arange(units, feats.shape[1])
     residual = torch.empty(units, dtype=torch.float64)
     for i in range(units):
-        feats = torch.cat([x[:, i : i + 1], phi, ones], 1)
-        beta = _ridge(feats, y[:, i], ridge)
+        idx = torch.cat([torch.tensor([i]), shared])
+        beta = _ridge_gram(gram[idx][:, idx], cross[idx, i], ridge)
         if beta[0].abs() > max_abs_a:
             a_i = math.copysign(max_abs_a, float(beta[0]))
-            rest = _ridge(feats[:, 1:], y[:, i] - a_i * x[:, i], ridge)
+            rhs = cross[shared, i] - a_i * gram[shared, i]
+            rest = _ridge_gram(gram[shared][:, shared], rhs, ridge)
             beta = torch.cat([torch.tensor([a_i], dtype=torch.float64), rest])
         a[i], w1[i], h1[i] = beta[0], beta[1:-1], beta[-1]
-        residual[i] = (y[:, i] - feats @ beta).std()
+        residual[i] = (y[:, i] - feats[:, idx] @ beta).std()
     with torch.no_grad():
         dynamics.a.copy_(a.to(w2))
         dynamics.W1.copy_(w1.to(w2))
@@ -129,11 +134,11 @@ def ridge_fit_shallow_plrnn(
     return residual
 
 
-def _ridge(x: Tensor, y: Tensor, ridge: float) -> Tensor:
-    """Ridge solution with an unpenalised last column (the intercept)."""
-    penalty = torch.full((x.shape[1],), float(ridge), dtype=x.dtype)
+def _ridge_gram(gram: Tensor, rhs: Tensor, ridge: float) -> Tensor:
+    """Ridge solution from ``X^T X`` and ``X^T y``, the last column (the intercept) unpenalised."""
+    penalty = torch.full((gram.shape[0],), float(ridge), dtype=gram.dtype)
     penalty[-1] = 0.0
-    return torch.linalg.solve(x.T @ x + torch.diag(penalty), x.T @ y)
+    return torch.linalg.solve(gram + torch.diag(penalty), rhs)
 
 
 __all__ = ["ridge_fit_shallow_plrnn"]
