@@ -245,11 +245,27 @@ def build_init(cfg: Mapping[str, Any]) -> Any:
             f"fit.init: ridge initialises MTF models; model.type is {cfg['model']['type']!r}"
         )
     kwargs = {k: v for k, v in spec.items() if k != "type"}
+    if "score" in kwargs:
+        raise ConfigError("fit.init.score is not a YAML option (draws are scored by D_stsp + D_H)")
     kwargs.setdefault("seed", int(cfg["seed"]))
+    if isinstance(kwargs.get("draws"), int) and kwargs["draws"] > 1:
+        kwargs["score"] = ridge_draw_score
     try:
         return RidgeInit(**kwargs)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"fit.init: {err}") from err
+
+
+def ridge_draw_score(x_true: Any, x_gen: Any) -> float:
+    """D_stsp + D_H of two ``(T, N)`` runs: the score of ``fit.init``'s ridge draws.
+
+    D_stsp over 10 bins of ±2 sd; D_H smoothed with sigma 20 per 100000 steps (at least 1).
+    """
+    from pyrodyn.metrics.power_spectrum import d_h
+    from pyrodyn.metrics.state_space import d_stsp
+
+    sigma = max(1.0, 20.0 * len(x_true) / 100_000)
+    return d_stsp(x_true, x_gen, n_bins=10, bin_range="legacy") + d_h(x_true, x_gen, sigma=sigma)
 
 
 def build_loggers(cfg: Mapping[str, Any], out_dir: str) -> list[Any]:

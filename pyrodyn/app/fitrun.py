@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import json
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -31,7 +33,7 @@ from pyrodyn.app.outdir import (
 )
 from pyrodyn.app.restarts import check_restarts, fit_restarts
 from pyrodyn.app.resume import check_resume, file_digest, resume_record
-from pyrodyn.app.rundir import CONFIG_FILE, versions
+from pyrodyn.app.rundir import CONFIG_FILE, INIT_REPORT, versions
 from pyrodyn.data.dataset import MultimodalDataset
 from pyrodyn.exceptions import ConfigError
 from pyrodyn.infer.checkpoint import CHECKPOINT_FILE
@@ -161,6 +163,18 @@ def _build(cfg: dict[str, Any], train: MultimodalDataset) -> GenerativeModel:
     return build_model(cfg, build_likelihoods(cfg, train))
 
 
+def _json_safe(value: Any) -> Any:
+    """Plain JSON: numbers as floats, non-finite ones (a diverged draw's score) as null."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (str, bool)) or value is None:
+        return value
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
 def _take_from_budget(fit_kwargs: dict[str, Any], seconds: float, message: str) -> None:
     """Lowers ``fit_kwargs["max_time"]`` (if set) by ``seconds``; ConfigError if none is left."""
     if fit_kwargs.get("max_time") is None:
@@ -190,8 +204,10 @@ def _fit_once(
     init = build_init(cfg)
     if init is not None and not resume:
         start = time.perf_counter()
-        init(model, train)
+        report = init(model, train)
         spent = time.perf_counter() - start
+        with open(os.path.join(run_dir, INIT_REPORT), "w") as f:
+            json.dump(_json_safe({**report, "seconds": spent}), f, indent=1)
         _take_from_budget(
             fit_kwargs,
             spent,

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pyrodyn.app.rundir import INIT_REPORT
 from pyrodyn.exceptions import ConfigError
 from pyrodyn.infer.checkpoint import CHECKPOINT_FILE
 from pyrodyn.infer.history import HISTORY_FILE
@@ -44,7 +45,7 @@ RESTARTS_FILE = "restarts.csv"
 SEED_STRIDE = 1000
 
 #: What the kept restart's directory contributes to the run directory.
-_PROMOTED = (CHECKPOINT_FILE, HISTORY_FILE, SELECTION_FILE, TENSORBOARD_DIR)
+_PROMOTED = (CHECKPOINT_FILE, HISTORY_FILE, SELECTION_FILE, INIT_REPORT, TENSORBOARD_DIR)
 
 #: ``(config, run_dir) -> (result, selection callback)``: one fit into one run directory.
 FitOnce = Callable[[dict[str, Any], str], tuple[FitResult, KeepBest | None]]

@@ -33,6 +33,8 @@ from pyrodyn.io import load_checkpoint
 from pyrodyn.models.base import GenerativeModel
 
 CONFIG_FILE = "config.yaml"
+#: The report of ``fit.init`` (what the initialiser returned, and its seconds).
+INIT_REPORT = "init.json"
 
 
 def versions() -> dict[str, str]:

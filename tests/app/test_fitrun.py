@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -130,6 +132,34 @@ def test_fit_init_ridge_starts_the_fit_from_the_data(tmp_path):
     # two small steps after the init: the Gaussian read-out is still about the identity
     head = load_run(tmp_path / "run").model.decoders["x"].heads["loc"]
     torch.testing.assert_close(head.weight, torch.eye(2), atol=0.05, rtol=0)
+    report = json.loads((tmp_path / "run" / "init.json").read_text())
+    assert report["modality"] == "x" and len(report["residual"]) == 2 and report["seconds"] > 0
+    assert "draw_scores" not in report  # one draw: nothing to choose among
+
+
+def test_fit_init_draws_are_scored_by_d_stsp_plus_d_h():
+    from pyrodyn.app.assemble import build_init, ridge_draw_score
+    from pyrodyn.metrics import d_h, d_stsp
+
+    rng = np.random.default_rng(0)
+    x, g = rng.normal(size=(5000, 3)), rng.normal(size=(5000, 3)) * 1.1
+    expected = d_stsp(x, g, n_bins=10, bin_range="legacy") + d_h(x, g, sigma=1.0)
+    assert ridge_draw_score(x, g) == pytest.approx(expected)
+    assert ridge_draw_score(x[:200], g[:200]) == pytest.approx(
+        d_stsp(x[:200], g[:200]) + d_h(x[:200], g[:200], sigma=1.0)
+    )
+    base = {"seed": 3, "model": {"type": "MTF"}}
+    init = build_init({**base, "fit": {"init": {"type": "ridge", "draws": 4}}})
+    assert init.draws == 4 and init.score is ridge_draw_score and init.seed == 3
+    assert build_init({**base, "fit": {"init": {"type": "ridge"}}}).score is None
+
+
+def test_init_report_is_plain_json_with_null_for_non_finite_numbers():
+    from pyrodyn.app.fitrun import _json_safe
+
+    report = {"a": torch.tensor(0.5), "scores": [1.0, float("inf"), np.float64("nan")], "m": "x"}
+    assert _json_safe(report) == {"a": 0.5, "scores": [1.0, None, None], "m": "x"}
+    json.dumps(_json_safe(report), allow_nan=False)  # strict JSON
 
 
 @pytest.mark.parametrize(
@@ -139,6 +169,8 @@ def test_fit_init_ridge_starts_the_fit_from_the_data(tmp_path):
         ("ridge", r"fit.init must be null or a mapping with type one of \['ridge'\], got 'ridge'"),
         ({"type": "ridge", "smooth": 4}, r"fit.init: smooth must be 1 or an odd window"),
         ({"type": "ridge", "bogus": 1}, r"fit.init: .*unexpected keyword argument 'bogus'"),
+        ({"type": "ridge", "score": "d_h"}, r"fit.init.score is not a YAML option"),
+        ({"type": "ridge", "draws": 0}, r"fit.init: draws must be >= 1 and score_steps >= 100"),
     ],
 )
 def test_fit_init_bad_config(tmp_path, init, message):

@@ -8,6 +8,8 @@ from scipy.signal import savgol_filter
 from pyrodyn.data.dataset import MultimodalDataset
 from pyrodyn.dynamics import ClippedDendPLRNN, ClippedShallowPLRNN
 from pyrodyn.likelihoods import Gaussian, Ordinal, Poisson
+from pyrodyn.metrics.power_spectrum import d_h
+from pyrodyn.metrics.state_space import d_stsp
 from pyrodyn.models.mtf import MTF
 from pyrodyn.models.mtf.ridge_init import RidgeInit
 from pyrodyn.models.svae import SVAE
@@ -108,6 +110,9 @@ def test_linear_unit_pairs_reach_the_fit():
         ({"window": 1}, r"window must be >= 2, got 1"),
         ({"lr": 0.0}, r"lr must be > 0, got 0.0"),
         ({"linear_span": 0.0}, r"linear_span must be > 0 or None, got 0.0"),
+        ({"draws": 0}, r"draws must be >= 1 and score_steps >= 100, got draws=0, score_steps="),
+        ({"score_steps": 99}, r"draws must be >= 1 and score_steps >= 100, .*score_steps=99"),
+        ({"draws": 2}, r"draws=2 needs score=callable\(x_true, x_gen\) -> float"),
     ],
 )
 def test_bad_options(kwargs, message):
@@ -144,3 +149,26 @@ def test_models_and_data_it_cannot_use():
     static = MultimodalDataset({"g": np.zeros((5, 2))}, static=True)
     with pytest.raises(ValueError, match=r"RidgeInit needs sequences; the data are static"):
         RidgeInit()(_model(), static)
+
+
+def _score(x_true, x_gen):
+    return d_stsp(x_true, x_gen) + d_h(x_true, x_gen, sigma=1.0)
+
+
+def test_draws_keep_the_best_scoring_hidden_layer():
+    data, _ = _recording(n=1500)
+    model = _model()
+    report = RidgeInit(draws=4, score_steps=300, score=_score, encoder_steps=0)(model, data)
+    scores = report["draw_scores"]
+    assert len(scores) == 4 and all(np.isfinite(scores))
+    # the kept weights are the lowest score's: the same seed's first best + 1 draws end on it
+    best = int(np.argmin(scores))
+    again = _model()
+    RidgeInit(draws=best + 1, score_steps=300, score=_score, encoder_steps=0)(again, data)
+    torch.testing.assert_close(again.dynamics.W2, model.dynamics.W2)
+    if best > 0:  # and it differs from the first draw
+        first = _model()
+        RidgeInit(encoder_steps=0)(first, data)
+        assert not torch.equal(first.dynamics.W2, model.dynamics.W2)
+    # one draw is the plain fit, without scores
+    assert "draw_scores" not in RidgeInit(encoder_steps=0)(_model(), data)

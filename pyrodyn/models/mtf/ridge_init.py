@@ -7,7 +7,9 @@ reservoir computing trains its read-out (Jaeger & Haas, Science 2004):
 1. the teacher latent's first units are set to the smoothed continuous channels
    (Savitzky-Golay; the others are 0), so the continuous decoder is the identity on them;
 2. the shallow PLRNN is the ridge solution of that latent's one-step map on random hidden
-   features (:func:`~pyrodyn.dynamics.ridge.ridge_fit_shallow_plrnn`);
+   features (:func:`~pyrodyn.dynamics.ridge.ridge_fit_shallow_plrnn`); with ``draws > 1``
+   several random feature sets are fitted and the one whose free run best matches the
+   recording is kept, as reservoir computing picks a reservoir by its free run;
 3. the encoder is regressed onto the latent and the other modalities' decoders are fitted to
    their observations given it (``encoder_steps`` Adam steps on random windows).
 
@@ -28,6 +30,7 @@ from pyrodyn.dynamics.plrnn import ShallowPLRNN
 from pyrodyn.dynamics.ridge import ridge_fit_shallow_plrnn
 from pyrodyn.likelihoods.gaussian import Gaussian
 from pyrodyn.models.mtf.encoding import teacher_posterior
+from pyrodyn.models.mtf.ridge_draws import Score, best_draw
 from pyrodyn.nn.decoders import LinearDecoder
 
 logger = logging.getLogger(__name__)
@@ -50,6 +53,14 @@ class RidgeInit:
         linear_span: give the ridge fit pairs of hidden units that are linear in each channel
             for ``|z| <`` this value (see :func:`~pyrodyn.dynamics.ridge.ridge_fit_shallow_plrnn`;
             None: random features only).
+        draws: random hidden layers fitted; with more than one, each fit's free run (from the
+            longest trial's first state, its one-step residual noise added) is scored by
+            ``score`` against that trial's last ``score_steps`` raw channels and the lowest
+            score is kept (see :mod:`pyrodyn.models.mtf.ridge_draws`).
+        score_steps: steps of each draw's scored free run (after a burn-in of 1000).
+        score: ``score(x_true, x_gen) -> float`` of two ``(T, n)`` arrays, lower is better;
+            needed with ``draws > 1`` (``fit.init`` passes D_stsp + D_H, e.g.
+            ``lambda x, g: d_stsp(x, g) + d_h(x, g, sigma=2.0)`` from :mod:`pyrodyn.metrics`).
         encoder_steps: Adam steps regressing the encoder (and fitting the other decoders).
         batch_size: windows per regression step.
         window: steps per window (default: the shortest trial, at most 100).
@@ -69,6 +80,9 @@ class RidgeInit:
         ridge: float = 1e-2,
         scale: float = 1.0,
         linear_span: float | None = None,
+        draws: int = 1,
+        score_steps: int = 10_000,
+        score: Score | None = None,
         encoder_steps: int = 300,
         batch_size: int = 32,
         window: int | None = None,
@@ -93,11 +107,22 @@ class RidgeInit:
             raise ValueError(f"linear_span must be > 0 or None, got {linear_span}")
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr}")
+        if int(draws) < 1 or int(score_steps) < 100:
+            raise ValueError(
+                f"draws must be >= 1 and score_steps >= 100, got draws={draws}, "
+                f"score_steps={score_steps}"
+            )
+        if int(draws) > 1 and not callable(score):
+            raise ValueError(
+                f"draws={draws} needs score=callable(x_true, x_gen) -> float to choose among the "
+                "draws (fit.init passes D_stsp + D_H)"
+            )
         self.modality, self.smooth, self.polyorder = modality, smooth, polyorder
         self.ridge, self.scale = float(ridge), float(scale)
         self.linear_span = None if linear_span is None else float(linear_span)
         self.encoder_steps, self.batch_size = int(encoder_steps), int(batch_size)
         self.window, self.lr, self.seed = window, float(lr), int(seed)
+        self.draws, self.score_steps, self.score = int(draws), int(score_steps), score
 
     def __call__(self, model: Any, data: MultimodalDataset) -> dict[str, Any]:
         """Initialises ``model`` in place from ``data`` (in the model's units).
@@ -116,16 +141,34 @@ class RidgeInit:
         z = torch.cat([t[:-1] for t in targets])
         z_next = torch.cat([t[1:] for t in targets])
         n = data.feature_shape(modality)[0]
-        residual = ridge_fit_shallow_plrnn(
-            model.dynamics,
-            z,
-            z_next,
-            units=n,
-            ridge=self.ridge,
-            scale=self.scale,
-            linear_span=self.linear_span,
-            generator=gen,
-        )
+
+        def fit() -> torch.Tensor:
+            return ridge_fit_shallow_plrnn(
+                model.dynamics,
+                z,
+                z_next,
+                units=n,
+                ridge=self.ridge,
+                scale=self.scale,
+                linear_span=self.linear_span,
+                generator=gen,
+            )
+
+        if self.draws == 1:
+            residual, scores = fit(), None
+        else:
+            trial = int(torch.as_tensor(data.lengths).argmax())
+            raw = data.data[modality][trial, : int(data.lengths[trial])].double()
+            residual, scores = best_draw(
+                model.dynamics,
+                fit,
+                targets[trial][0],
+                raw,
+                self.draws,
+                self.score_steps,
+                torch.Generator().manual_seed(self.seed),  # the scoring noise: its own stream
+                self.score,
+            )
         head = model.decoders[modality].heads["loc"]
         with torch.no_grad():
             head.weight.zero_()
@@ -138,6 +181,8 @@ class RidgeInit:
             "residual": residual.tolist(),
             "encoder_mse": mse,
         }
+        if scores is not None:
+            report["draw_scores"] = scores
         logger.info("RidgeInit: %s", report)
         return report
 
