@@ -157,7 +157,7 @@ def worker(side: str, task: str, seed: int, args: argparse.Namespace) -> dict:
         return peers.run_esn(u[:cut], truth[cut:], seed, args, t0)
     mtf = load_script("bench_mtf")
     ns = argparse.Namespace(
-        config=str(ROOT / "configs" / f"{CONFIGS[task]}.yaml"),
+        config=str(ROOT / "configs" / f"{config_of(task, args)}.yaml"),
         data=data_path,
         truth=truth_path,
         truth_key=truth_key,
@@ -176,6 +176,20 @@ def worker(side: str, task: str, seed: int, args: argparse.Namespace) -> dict:
     cmd, wall = mtf._fit_all(ns)[seed]
     res = mtf._evaluate(ns, os.path.join(ns.out, f"seed{seed}"))
     return res | {"wall_s": wall, "command": shlex.join(cmd)}
+
+
+def config_of(task: str, args: argparse.Namespace) -> str:
+    """The pyrodyn side's config of a task: ``--pyrodyn-config TASK=NAME`` or :data:`CONFIGS`."""
+    chosen = dict(CONFIGS)
+    for item in getattr(args, "pyrodyn_config", None) or []:
+        name, sep, config = item.partition("=")
+        if not sep or name not in CONFIGS or not (ROOT / "configs" / f"{config}.yaml").exists():
+            raise SystemExit(
+                f"--pyrodyn-config takes TASK=CONFIG with TASK in {sorted(CONFIGS)} and a shipped "
+                f"config name; got {item!r}"
+            )
+        chosen[name] = config
+    return chosen.get(task, "")
 
 
 def run_pair(task: str, seed: int, args: argparse.Namespace) -> dict:
@@ -207,7 +221,7 @@ def task_table(task: str, rows: list[dict], args: argparse.Namespace, floor=None
     kind = "digits" if task == "digits" else "latent" if task in LATENT_TASKS else "dsr"
     space = "" if kind == "digits" else load_script("peer_models").space_text(args)
     return load_script("peer_tables").task_table(
-        task, rows, args, floor, kind=kind, config=CONFIGS.get(task, ""), space=space
+        task, rows, args, floor, kind=kind, config=config_of(task, args), space=space
     )
 
 
@@ -321,6 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--l63-truth", default="/work/shared/data/mtf-lorenz63/train.npz")
     p.add_argument("--pyrodyn-set", action="append", help="extra --set for pyrodyn fit (DSR)")
     p.add_argument(
+        "--pyrodyn-config",
+        action="append",
+        metavar="TASK=CONFIG",
+        help="a shipped config for a DSR task's pyrodyn side (default: CONFIGS)",
+    )
+    p.add_argument(
         "--digits-args", help="options of scripts/bench_mmgpvae.py for the MM-GPVAE side (quoted)"
     )
     p.add_argument("--out", default="runs/bench-peers")
@@ -339,6 +359,8 @@ def main() -> None:
         with open(os.path.join(args.out, task, f"seed{seed}", f"{side}.json"), "w") as f:
             json.dump(res, f, indent=1)
         return
+    for task in args.tasks:
+        config_of(task, args)  # a bad --pyrodyn-config fails before any run
     if "peer" in args.sides:
         require_peers(args.tasks)
     command = shlex.join([os.path.relpath(sys.executable), *sys.argv])

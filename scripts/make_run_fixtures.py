@@ -55,7 +55,13 @@ def _lorenz_like(rng: np.random.Generator, steps: int, modalities: dict[str, int
 def tiny_data(stem: str, path: Path) -> None:
     """A tiny ``.npz`` with the modalities of the config ``stem``."""
     rng = np.random.default_rng(0)
-    if stem in ("svae_lorenz63", "mtf_lorenz63", "mtf_lorenz63_3min", "mtf_rossler"):
+    if stem in (
+        "svae_lorenz63",
+        "mtf_lorenz63",
+        "mtf_lorenz63_3min",
+        "mtf_lorenz63_gaussian_3min",
+        "mtf_rossler",
+    ):
         arrays = _lorenz_like(rng, 600, {"gaussian": 3, "ordinal": 8, "poisson": 3})
     elif stem == "mtf_lorenz63_ordinal_poisson":
         arrays = _lorenz_like(rng, 600, {"ordinal": 8, "poisson": 3})

@@ -156,6 +156,7 @@ EXAMPLE_DATA: dict[str, ExampleData] = {
         (
             "mtf_lorenz63",
             "mtf_lorenz63_3min",
+            "mtf_lorenz63_gaussian_3min",
             "mtf_lorenz63_ordinal_poisson",
             "svae_lorenz63",
             "demo_tiny",

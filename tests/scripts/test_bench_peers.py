@@ -152,6 +152,16 @@ def test_item3_tasks_read_their_data_and_configs(bench):
     assert set(bench.LATENT_TASKS) <= set(bench.TASKS)
 
 
+def test_pyrodyn_config_overrides_one_task_and_refuses_bad_values(bench):
+    args = SimpleNamespace(pyrodyn_config=["lorenz63=mtf_lorenz63_gaussian_3min"])
+    assert bench.config_of("lorenz63", args) == "mtf_lorenz63_gaussian_3min"
+    assert bench.config_of("rossler", args) == "mtf_rossler"
+    assert bench.config_of("lorenz63", SimpleNamespace(pyrodyn_config=None)) == "mtf_lorenz63"
+    for bad in ("lorenz63", "digits=mtf_lorenz63", "lorenz63=no_such_config"):
+        with pytest.raises(SystemExit, match="--pyrodyn-config takes TASK=CONFIG"):
+            bench.config_of("lorenz63", SimpleNamespace(pyrodyn_config=[bad]))
+
+
 def test_standardise_z_scores_columns_and_only_centres_constant_ones(models):
     rng = np.random.default_rng(1)
     u = np.c_[rng.integers(1, 8, (500, 2)), np.full(500, 3.0)]
