@@ -259,13 +259,15 @@ def build_init(cfg: Mapping[str, Any]) -> Any:
 def ridge_draw_score(x_true: Any, x_gen: Any) -> float:
     """D_stsp + D_H of two ``(T, N)`` runs: the score of ``fit.init``'s ridge draws.
 
-    D_stsp over 10 bins of ±2 sd; D_H smoothed with sigma 20 per 100000 steps (at least 1).
+    D_stsp over 10 bins of ±2 sd (the GMM estimator above 5 dimensions, where bins are too
+    many); D_H smoothed with sigma 20 per 100000 steps (at least 1).
     """
     from pyrodyn.metrics.power_spectrum import d_h
     from pyrodyn.metrics.state_space import d_stsp
 
     sigma = max(1.0, 20.0 * len(x_true) / 100_000)
-    return d_stsp(x_true, x_gen, n_bins=10, bin_range="legacy") + d_h(x_true, x_gen, sigma=sigma)
+    stsp = d_stsp(x_true, x_gen, method="auto", n_bins=10, bin_range="legacy")
+    return stsp + d_h(x_true, x_gen, sigma=sigma)
 
 
 def build_loggers(cfg: Mapping[str, Any], out_dir: str) -> list[Any]:

@@ -148,6 +148,9 @@ def test_fit_init_draws_are_scored_by_d_stsp_plus_d_h():
     assert ridge_draw_score(x[:200], g[:200]) == pytest.approx(
         d_stsp(x[:200], g[:200]) + d_h(x[:200], g[:200], sigma=1.0)
     )
+    wide, wide_gen = rng.normal(size=(3000, 10)), rng.normal(size=(3000, 10))  # 10 dims: GMM
+    expected = d_stsp(wide, wide_gen, method="gmm") + d_h(wide, wide_gen, sigma=1.0)
+    assert ridge_draw_score(wide, wide_gen) == pytest.approx(expected)
     base = {"seed": 3, "model": {"type": "MTF"}}
     init = build_init({**base, "fit": {"init": {"type": "ridge", "draws": 4}}})
     assert init.draws == 4 and init.score is ridge_draw_score and init.seed == 3
