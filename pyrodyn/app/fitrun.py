@@ -207,7 +207,7 @@ def _fit_once(
         report = init(model, train)
         spent = time.perf_counter() - start
         with open(os.path.join(run_dir, INIT_REPORT), "w") as f:
-            json.dump(_json_safe({**report, "seconds": spent}), f, indent=1)
+            json.dump(_json_safe({**(report or {}), "seconds": spent}), f, indent=1)
         _take_from_budget(
             fit_kwargs,
             spent,

@@ -128,8 +128,9 @@ class RidgeInit:
         """Initialises ``model`` in place from ``data`` (in the model's units).
 
         Returns:
-            ``modality``, ``a`` (the fitted diagonal), ``residual`` (one-step sd per unit) and
-            ``encoder_mse`` (last regression step).
+            ``modality``, ``a`` (the fitted diagonal), ``residual`` (one-step sd per unit),
+            ``encoder_mse`` (last regression step) and, with ``draws > 1``, ``draw_scores``
+            (every draw's score, in order).
 
         Raises:
             TypeError: not an MTF with a shallow PLRNN.
