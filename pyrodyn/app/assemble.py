@@ -248,7 +248,7 @@ def build_init(cfg: Mapping[str, Any]) -> Any:
     if "score" in kwargs:
         raise ConfigError("fit.init.score is not a YAML option (draws are scored by D_stsp + D_H)")
     kwargs.setdefault("seed", int(cfg["seed"]))
-    if isinstance(kwargs.get("draws"), int) and kwargs["draws"] > 1:
+    if "draws" in kwargs:
         kwargs["score"] = ridge_draw_score
     try:
         return RidgeInit(**kwargs)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import math
 import os
 import time
 from collections.abc import Mapping
@@ -165,14 +164,8 @@ def _build(cfg: dict[str, Any], train: MultimodalDataset) -> GenerativeModel:
 
 def _json_safe(value: Any) -> Any:
     """Plain JSON: numbers as floats, non-finite ones (a diverged draw's score) as null."""
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (str, bool)) or value is None:
-        return value
-    number = float(value)
-    return number if math.isfinite(number) else None
+    text = json.dumps(to_plain(value), default=float)
+    return json.loads(text, parse_constant=lambda _: None)
 
 
 def _take_from_budget(fit_kwargs: dict[str, Any], seconds: float, message: str) -> None:

@@ -88,22 +88,6 @@ def run_score(
     return value if np.isfinite(value) else math.inf
 
 
-def free_run_score(
-    dynamics: DynamicsModel,
-    start: Tensor,
-    target: Tensor,
-    residual: Tensor,
-    steps: int,
-    generator: torch.Generator,
-    score: Score,
-) -> float:
-    """:func:`run_score` of the map's own free run against the last ``steps`` rows of ``target``."""
-    target = target[-steps:]
-    state = {k: v.detach() for k, v in dynamics.state_dict().items()}
-    gen = free_runs(dynamics, [state], start, target.shape[0])[0]
-    return run_score(gen, target, residual, generator, score)
-
-
 def best_draw(
     dynamics: DynamicsModel,
     fit: Callable[[], Tensor],
@@ -142,4 +126,4 @@ def best_draw(
     return residuals[best], scores
 
 
-__all__ = ["BURN_IN", "Score", "best_draw", "free_run_score", "free_runs", "run_score"]
+__all__ = ["BURN_IN", "Score", "best_draw", "free_runs", "run_score"]
