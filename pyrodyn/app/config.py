@@ -249,17 +249,13 @@ def resolve(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_plain(obj: Any) -> Any:
-    """Converts numpy scalars/arrays, tuples and paths to YAML-friendly Python data."""
-    import numpy as np
-
+    """Converts numpy and torch scalars/arrays, tuples and paths to YAML-friendly Python data."""
     if isinstance(obj, Mapping):
         return {str(k): to_plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars, torch tensors
         return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     if isinstance(obj, str) and type(obj) is not str:  # e.g. torch.__version__

@@ -30,6 +30,7 @@ from pyrodyn.app.outdir import (
     clear_failed,
     prepare_out_dir,
 )
+from pyrodyn.app.outputs import finite
 from pyrodyn.app.restarts import check_restarts, fit_restarts
 from pyrodyn.app.resume import check_resume, file_digest, resume_record
 from pyrodyn.app.rundir import CONFIG_FILE, INIT_REPORT, versions
@@ -163,9 +164,8 @@ def _build(cfg: dict[str, Any], train: MultimodalDataset) -> GenerativeModel:
 
 
 def _json_safe(value: Any) -> Any:
-    """Plain JSON: numbers as floats, non-finite ones (a diverged draw's score) as null."""
-    text = json.dumps(to_plain(value), default=float)
-    return json.loads(text, parse_constant=lambda _: None)
+    """Plain JSON data; non-finite numbers (a diverged draw's score) as null."""
+    return finite(to_plain(value))
 
 
 def _take_from_budget(fit_kwargs: dict[str, Any], seconds: float, message: str) -> None:
