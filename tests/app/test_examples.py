@@ -174,6 +174,7 @@ _FAST = [
                 "data.modalities={gaussian: {likelihood: {type: Gaussian, learn_scale: true}}}",
                 "model.encoder.input_dim=3",
                 "fit.calibrate=true",
+                "objective.rec_weight=0.1",
             ],
         ),
     ],
