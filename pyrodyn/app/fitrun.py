@@ -30,7 +30,7 @@ from pyrodyn.app.outdir import (
     clear_failed,
     prepare_out_dir,
 )
-from pyrodyn.app.outputs import finite
+from pyrodyn.app.outputs import json_safe
 from pyrodyn.app.restarts import check_restarts, fit_restarts
 from pyrodyn.app.resume import check_resume, file_digest, resume_record
 from pyrodyn.app.rundir import CONFIG_FILE, INIT_REPORT, versions
@@ -163,11 +163,6 @@ def _build(cfg: dict[str, Any], train: MultimodalDataset) -> GenerativeModel:
     return build_model(cfg, build_likelihoods(cfg, train))
 
 
-def _json_safe(value: Any) -> Any:
-    """Plain JSON data; non-finite numbers (a diverged draw's score) as null."""
-    return finite(to_plain(value))
-
-
 def _take_from_budget(fit_kwargs: dict[str, Any], seconds: float, message: str) -> None:
     """Lowers ``fit_kwargs["max_time"]`` (if set) by ``seconds``; ConfigError if none is left."""
     if fit_kwargs.get("max_time") is None:
@@ -200,7 +195,8 @@ def _fit_once(
         report = init(model, train)
         spent = time.perf_counter() - start
         with open(os.path.join(run_dir, INIT_REPORT), "w") as f:
-            json.dump(_json_safe({**(report or {}), "seconds": spent}), f, indent=1)
+            # a diverged draw's score is non-finite: null in the file
+            json.dump(json_safe({**(report or {}), "seconds": spent}), f, indent=1)
         _take_from_budget(
             fit_kwargs,
             spent,

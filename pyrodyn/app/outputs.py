@@ -28,9 +28,14 @@ def finite(v: Any) -> Any:
     return v
 
 
+def json_safe(v: Any) -> Any:
+    """Plain JSON data (numpy and torch values converted); non-finite numbers as None."""
+    return finite(to_plain(v))
+
+
 def write_metrics(metrics: Mapping[str, Any], path: str | os.PathLike) -> dict[str, Any]:
     """Writes ``metrics`` as JSON (plain types, non-finite values as null) and returns it."""
-    out = finite(to_plain(metrics))
+    out = json_safe(metrics)
     with open(path, "w") as f:
         json.dump(out, f, indent=2)
     return out

@@ -158,7 +158,7 @@ def test_fit_init_draws_are_scored_by_d_stsp_plus_d_h():
 
 
 def test_init_report_is_plain_json_with_null_for_non_finite_numbers():
-    from pyrodyn.app.fitrun import _json_safe
+    from pyrodyn.app.outputs import json_safe as _json_safe
 
     report = {"a": torch.tensor(0.5), "scores": [1.0, float("inf"), np.float64("nan")], "m": "x"}
     assert _json_safe(report) == {"a": 0.5, "scores": [1.0, None, None], "m": "x"}
